@@ -1,0 +1,136 @@
+"""The operator CLI: accounts, teams, keys and bootstrap; one JSON object per command (SPEC section 8).
+
+Bad arguments and unknown ids print one line on stderr and exit 2. Every command
+checks what it refers to before it writes, so nothing is half-written.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any, Callable, Sequence
+
+from chalicelib import errors
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        raise SystemExit(_fail(f"{self.prog}: {message}"))
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"not a positive id: {text!r}")
+    return value
+
+
+def _commands() -> dict[str, Callable[[argparse.Namespace], dict[str, Any]]]:
+    # Imported here: --stage must be applied before settings are read.
+    from chalicelib.events import queue
+    from chalicelib.store import accounts, tables
+
+    def org(o) -> dict:
+        return {"organisation_id": int(o.id), "name": o.name, "invoice_prefix": o.invoice_prefix}
+
+    def user(u) -> dict:
+        return {"user_id": int(u.id), "email": u.email, "plan": u.plan,
+                "organisation_id": None if u.organisation_id is None else int(u.organisation_id)}
+
+    def key_created(a) -> dict:
+        key, token = accounts.create_key(a.user_id, a.name, a.scope)
+        return {**key.describe(), "token": token}
+
+    def assign_project(a) -> dict:
+        from chalicelib.store import projects
+        project = projects.assign_team(a.project_id, None if a.no_team else a.team)
+        return {"project_id": project.id, "team_id": project.team_id}
+
+    def bootstrap(a) -> dict:
+        return {"tables_created": tables.create_tables(), "queue_url": queue.create_queues()}
+
+    return {
+        "create-org": lambda a: org(accounts.create_organisation(a.name, a.invoice_prefix)),
+        "create-user": lambda a: user(accounts.create_user(a.email, a.org, a.plan)),
+        "set-plan": lambda a: user(accounts.set_plan(a.user_id, a.plan)),
+        "create-team": lambda a: (lambda t: {"team_id": int(t.id), "name": t.name,
+                                             "organisation_id": int(t.organisation_id)})(
+            accounts.create_team(a.org_id, a.name)),
+        "add-member": lambda a: {"team_id": a.team_id, "user_id": a.user_id,
+                                 "team_ids": sorted(accounts.add_member(a.team_id, a.user_id))},
+        "remove-member": lambda a: {"team_id": a.team_id, "user_id": a.user_id,
+                                    "team_ids": sorted(accounts.remove_member(a.team_id, a.user_id))},
+        "assign-project": assign_project,
+        "create-key": key_created,
+        "list-keys": lambda a: {"user_id": a.user_id,
+                                "keys": [k.describe() for k in accounts.list_keys(a.user_id)]},
+        "revoke-key": lambda a: accounts.revoke_key(a.key_id).describe(),
+        "bootstrap": bootstrap,
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m chalicelib.admin", description=__doc__.splitlines()[0])
+    parser.add_argument("--stage", choices=("local", "dev", "prod"))
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    p = sub.add_parser("create-org")
+    p.add_argument("name")
+    p.add_argument("--invoice-prefix")
+    p = sub.add_parser("create-user")
+    p.add_argument("email")
+    p.add_argument("--org", type=_positive)
+    p.add_argument("--plan", choices=("pro", "free"), default="pro")
+    p = sub.add_parser("set-plan")
+    p.add_argument("user_id", type=_positive)
+    p.add_argument("plan", choices=("pro", "free"))
+    p = sub.add_parser("create-team")
+    p.add_argument("org_id", type=_positive)
+    p.add_argument("name")
+    for name in ("add-member", "remove-member"):
+        p = sub.add_parser(name)
+        p.add_argument("team_id", type=_positive)
+        p.add_argument("user_id", type=_positive)
+    p = sub.add_parser("assign-project")
+    p.add_argument("project_id")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--team", type=_positive)
+    target.add_argument("--no-team", action="store_true")
+    p = sub.add_parser("create-key")
+    p.add_argument("user_id", type=_positive)
+    p.add_argument("--name", required=True)
+    p.add_argument("--scope", choices=("read", "write"), required=True)
+    p = sub.add_parser("list-keys")
+    p.add_argument("user_id", type=_positive)
+    p = sub.add_parser("revoke-key")
+    p.add_argument("key_id")
+    sub.add_parser("bootstrap")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    if args.stage:
+        from chalicelib import aws, config
+        os.environ["TEMPORALIST_STAGE"] = args.stage
+        config.reset_settings()
+        aws.reset_clients()
+    try:
+        result = _commands()[args.command](args)
+    except errors.ApiError as exc:
+        return _fail(exc.detail)
+    print(json.dumps(result))
+    return 0

@@ -1,0 +1,85 @@
+"""The API-key authorizer: token → one GetItem → an IAM policy and the caller's context.
+
+API Gateway runs it before every protected route (TTL 0, so nothing is cached and a
+revoked key fails on the next request). It answers in the order SPEC section 2 fixes:
+a bad key raises ``Unauthorized`` (API Gateway's 401); a user without Pro gets an
+explicit Deny; a read key is allowed only GET, HEAD and OPTIONS. The 403 body comes
+from the ``detail`` context value through the ACCESS_DENIED gateway response.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+from chalice import Blueprint
+from chalice.app import AuthRequest
+
+from chalicelib.auth import tokens
+from chalicelib.domain import accounts as rules
+from chalicelib.store.accounts import ApiKey, load_key
+
+log = logging.getLogger(__name__)
+
+auth = Blueprint(__name__)
+
+
+class Unauthorized(Exception):
+    """Raised with the exact message API Gateway turns into its 401 response."""
+
+    def __init__(self) -> None:
+        super().__init__("Unauthorized")
+
+
+def _arn(method_arn: str, method: str) -> str:
+    # arn:aws:execute-api:region:account:api-id/stage/METHOD/path → any path of this stage
+    prefix, resource = method_arn.split(":", 5)[:5], method_arn.split(":", 5)[5]
+    api_id, stage = resource.split("/")[:2]
+    return ":".join(prefix + [f"{api_id}/{stage}/{method}/*"])
+
+
+def _policy(effect: str, resources: list[str]) -> dict:
+    return {"Version": "2012-10-17",
+            "Statement": [{"Action": "execute-api:Invoke", "Effect": effect, "Resource": resources}]}
+
+
+def caller_context(key: ApiKey) -> dict[str, str]:
+    """What handlers need about the caller; API Gateway allows only flat string values."""
+    denied = rules.PLAN_DENIED if key.plan != "pro" else rules.SCOPE_DENIED
+    return {
+        "user_id": str(int(key.user_id)),
+        "email": key.email,
+        "organisation_id": "" if key.organisation_id is None else str(int(key.organisation_id)),
+        "organisation_name": key.organisation_name or "",
+        "team_ids": ",".join(str(t) for t in sorted(int(t) for t in key.team_ids or ())),
+        "key_id": key.key_id,
+        "key_name": key.name,
+        "scope": key.scope,
+        "detail": denied,
+    }
+
+
+def authorize(authorization: str | None, method_arn: str,
+              lookup: Callable[[str], ApiKey | None] = load_key) -> dict:
+    """The authorizer's answer for one request, or :class:`Unauthorized`."""
+    try:
+        key_id, secret = tokens.parse_authorization(authorization)
+    except tokens.InvalidToken as exc:
+        raise Unauthorized() from exc
+    key = lookup(key_id)
+    if key is None or key.revoked or not tokens.secret_matches(secret, key.secret_hash):
+        log.info("rejected API key %s", tokens.redact(key_id))
+        raise Unauthorized()
+    context = caller_context(key)
+    if key.plan != "pro":
+        policy = _policy("Deny", [_arn(method_arn, "*")])
+    elif key.scope == "write":
+        policy = _policy("Allow", [_arn(method_arn, "*")])
+    else:
+        policy = _policy("Allow", [_arn(method_arn, m) for m in rules.READ_METHODS])
+    return {"principalId": f"user/{context['user_id']}", "policyDocument": policy,
+            "context": context}
+
+
+@auth.authorizer(ttl_seconds=0, name="api_key_authorizer")
+def api_key_authorizer(auth_request: AuthRequest) -> dict:
+    return authorize(auth_request.token, auth_request.method_arn)

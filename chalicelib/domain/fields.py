@@ -1,0 +1,324 @@
+"""Declarative request-body validation whose 400 messages are exactly DRF's, as the contract's are.
+
+The contract (SPEC section 1) fixes Django REST Framework's wording for every field error,
+so this module reproduces DRF's field semantics and messages directly. Not pydantic: its
+messages ("Input should be a valid string", "Field required", ...) differ from the
+contract's, and every one of them would need mapping back, per type and per constraint.
+
+    PROJECT = Schema({"name": Char(max_length=255), "is_active": Boolean(default=False)})
+    PROJECT.validate(body)  # create: defaults filled in; partial=True for PATCH
+
+A field may also be used alone (e.g. for a query filter): ``UUID().clean(value)`` returns
+the clean value or raises ``Invalid`` whose ``message`` is the DRF text.
+"""
+from __future__ import annotations
+
+import decimal
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import date, datetime, timedelta, timezone
+
+from chalicelib.domain.timestamps import to_utc
+from chalicelib.errors import ValidationError
+
+REQUIRED = "This field is required."
+NULL = "This field may not be null."
+BLANK = "This field may not be blank."
+NOT_A_STRING = "Not a valid string."
+MAX_LENGTH = "Ensure this field has no more than {n} characters."
+NULL_CHARACTERS = "Null characters are not allowed."
+SURROGATES = "Surrogate characters are not allowed: U+{code:X}."
+NOT_A_BOOLEAN = "Must be a valid boolean."
+NOT_A_NUMBER = "A valid number is required."
+MAX_DIGITS = "Ensure that there are no more than {n} digits in total."
+MAX_DECIMAL_PLACES = "Ensure that there are no more than {n} decimal places."
+MAX_WHOLE_DIGITS = "Ensure that there are no more than {n} digits before the decimal point."
+MIN_VALUE = "Ensure this value is greater than or equal to {n}."
+MAX_VALUE = "Ensure this value is less than or equal to {n}."
+NOT_A_CURRENCY = "Enter a valid 3-letter currency code."
+NOT_A_UUID = "Must be a valid UUID."
+NOT_A_DATETIME = ("Datetime has wrong format. Use one of these formats instead: "
+                  "YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z].")
+NOT_A_DATE = "Date has wrong format. Use one of these formats instead: YYYY-MM-DD."
+INVALID_CHOICE = '"{value}" is not a valid choice.'
+NOT_AN_EMAIL = "Enter a valid email address."
+NOT_A_LIST = 'Expected a list of items but got type "{type}".'
+NOT_A_DICT = "Invalid data. Expected a dictionary, but got {type}."
+NO_DATA = "No data provided"
+
+_MISSING = object()
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_CURRENCY = re.compile(r"[A-Za-z]{3}", re.ASCII)
+_UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}", re.ASCII)
+_EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})", re.ASCII)
+_DATETIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?"
+                       r"(Z|[+-]\d{2}(?::?\d{2})?)?", re.ASCII)
+
+
+class Invalid(Exception):
+    """One field's failure; ``message`` is the DRF text reported under the field name."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class Field:
+    """Base field: presence, default and null handling; subclasses convert in ``to_python``."""
+
+    def __init__(self, *, required: bool | None = None, default: object = _MISSING,
+                 allow_null: bool = False):
+        self.required = (default is _MISSING) if required is None else required
+        self.default = default
+        self.allow_null = allow_null
+
+    def get_default(self) -> object:
+        """The default value; a callable default (e.g. ``utc_now``) is called each time."""
+        return self.default() if callable(self.default) else self.default
+
+    def clean(self, value: object) -> object:
+        """Validate one present value: null handling, then the type's conversion."""
+        if value is None:
+            if self.allow_null:
+                return None
+            raise Invalid(NULL)
+        return self.to_python(value)
+
+    def to_python(self, value: object) -> object:
+        raise NotImplementedError
+
+
+class Char(Field):
+    """A string, trimmed; blank only with ``allow_blank``; at most ``max_length`` characters."""
+
+    def __init__(self, *, max_length: int | None = None, allow_blank: bool = False, **kw):
+        super().__init__(**kw)
+        self.max_length = max_length
+        self.allow_blank = allow_blank
+
+    def to_python(self, value: object) -> str:
+        if not isinstance(value, str):
+            raise Invalid(NOT_A_STRING)
+        value = value.strip()
+        if value == "":
+            if self.allow_blank:
+                return ""
+            raise Invalid(BLANK)
+        if self.max_length is not None and len(value) > self.max_length:
+            raise Invalid(MAX_LENGTH.format(n=self.max_length))
+        if "\x00" in value:
+            raise Invalid(NULL_CHARACTERS)
+        surrogate = _SURROGATE.search(value)  # a lone surrogate cannot be stored as UTF-8
+        if surrogate:
+            raise Invalid(SURROGATES.format(code=ord(surrogate.group())))
+        return self.check(value)
+
+    def check(self, value: str) -> str:
+        """Format check on the trimmed, non-blank string (hook for subclasses)."""
+        return value
+
+
+class Email(Char):
+    """A trimmed email address, at most 254 characters by default."""
+
+    def __init__(self, *, max_length: int | None = 254, **kw):
+        super().__init__(max_length=max_length, **kw)
+
+    def check(self, value: str) -> str:
+        if not _EMAIL.fullmatch(value):
+            raise Invalid(NOT_AN_EMAIL)
+        return value
+
+
+class Currency(Char):
+    """Three ASCII letters in any case, returned upper-case."""
+
+    def check(self, value: str) -> str:
+        if not _CURRENCY.fullmatch(value):
+            raise Invalid(NOT_A_CURRENCY)
+        return value.upper()
+
+
+class Boolean(Field):
+    """JSON ``true`` or ``false`` only (no ``"true"``, ``1`` or ``"yes"``)."""
+
+    def to_python(self, value: object) -> bool:
+        if not isinstance(value, bool):
+            raise Invalid(NOT_A_BOOLEAN)
+        return value
+
+
+class Decimal(Field):
+    """A non-negative decimal from a string or number, checked like DRF's DecimalField."""
+
+    def __init__(self, *, max_digits: int = 10, decimal_places: int = 2,
+                 min_value: int | None = 0, max_value: int | None = None, **kw):
+        super().__init__(**kw)
+        self.max_digits = max_digits
+        self.decimal_places = decimal_places
+        self.min_value = min_value
+        self.max_value = max_value
+
+    def to_python(self, value: object) -> decimal.Decimal:
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise Invalid(NOT_A_NUMBER)
+        try:  # str(int) raises ValueError past 4300 digits
+            text = str(value).strip()
+            if not _NUMBER.fullmatch(text):  # rejects NaN, Infinity, "1_000", non-ASCII digits
+                raise Invalid(NOT_A_NUMBER)
+            number = decimal.Decimal(text)
+        except (decimal.InvalidOperation, ValueError) as exc:
+            raise Invalid(NOT_A_NUMBER) from exc
+        self._check_precision(number)
+        if number.as_tuple().exponent > 0:  # "1e2" is Decimal("1E+2"): same value, as 100
+            number = number.quantize(decimal.Decimal(1))
+        if number.is_zero():  # "-0" would print as "-0.00"
+            number = number.copy_abs()
+        if self.min_value is not None and number < self.min_value:
+            raise Invalid(MIN_VALUE.format(n=self.min_value))
+        if self.max_value is not None and number > self.max_value:
+            raise Invalid(MAX_VALUE.format(n=self.max_value))
+        return number
+
+    def _check_precision(self, number: decimal.Decimal) -> None:
+        """DRF's ``validate_precision``: total digits, then decimals, then whole digits."""
+        _, digits, exponent = number.as_tuple()
+        if exponent >= 0:  # 1234500
+            total, places = len(digits) + exponent, 0
+        elif len(digits) > -exponent:  # 123.45
+            total, places = len(digits), -exponent
+        else:  # 0.001234
+            total = places = -exponent
+        if total > self.max_digits:
+            raise Invalid(MAX_DIGITS.format(n=self.max_digits))
+        if places > self.decimal_places:
+            raise Invalid(MAX_DECIMAL_PLACES.format(n=self.decimal_places))
+        max_whole = self.max_digits - self.decimal_places
+        if total - places > max_whole:
+            raise Invalid(MAX_WHOLE_DIGITS.format(n=max_whole))
+
+
+class Money(Decimal):
+    """Money and rates: at most 10 digits, 2 decimals, not negative (SPEC section 1)."""
+
+
+class UUID(Field):
+    """A canonical hyphenated UUID string in any case, returned lower-case."""
+
+    def to_python(self, value: object) -> str:
+        if not isinstance(value, str) or not _UUID.fullmatch(value):
+            raise Invalid(NOT_A_UUID)
+        return str(uuid.UUID(value))
+
+
+class UUIDList(Field):
+    """A JSON array of UUIDs, returned lower-case with duplicates removed (order kept)."""
+
+    def to_python(self, value: object) -> list[str]:
+        if not isinstance(value, list):
+            raise Invalid(NOT_A_LIST.format(type=type(value).__name__))
+        item = UUID()
+        return list(dict.fromkeys(item.to_python(each) for each in value))
+
+
+class DateTime(Field):
+    """ISO 8601 with ``T``; an offset or ``Z`` is converted, none means UTC; whole seconds."""
+
+    def to_python(self, value: object) -> datetime:
+        match = _DATETIME.fullmatch(value) if isinstance(value, str) else None
+        if not match:
+            raise Invalid(NOT_A_DATETIME)
+        year, month, day, hour, minute, second = (int(g or 0) for g in match.groups()[:6])
+        try:
+            parsed = datetime(year, month, day, hour, minute, second,
+                              tzinfo=_offset(match.group(7)))
+            return to_utc(parsed)
+        except (ValueError, OverflowError) as exc:
+            raise Invalid(NOT_A_DATETIME) from exc
+
+
+def _offset(text: str | None) -> timezone | None:
+    """``Z``, ``+HH:MM``, ``+HHMM`` or ``+HH`` as a timezone; ``None`` when absent."""
+    if text is None:
+        return None
+    if text == "Z":
+        return timezone.utc
+    digits = text[1:].replace(":", "")
+    hours, minutes = int(digits[:2]), int(digits[2:] or 0)
+    if minutes > 59:
+        raise ValueError("offset minutes out of range")
+    delta = timedelta(hours=hours, minutes=minutes)
+    return timezone(-delta if text[0] == "-" else delta)  # ValueError beyond ±24h
+
+
+class Date(Field):
+    """A calendar date written exactly ``YYYY-MM-DD``."""
+
+    def to_python(self, value: object) -> date:
+        match = _DATE.fullmatch(value) if isinstance(value, str) else None
+        if not match:
+            raise Invalid(NOT_A_DATE)
+        try:
+            return date(*(int(g) for g in match.groups()))
+        except ValueError as exc:
+            raise Invalid(NOT_A_DATE) from exc
+
+
+class Choice(Field):
+    """One of a fixed set of strings, matched exactly."""
+
+    def __init__(self, choices: list[str] | tuple[str, ...], **kw):
+        super().__init__(**kw)
+        self.choices = tuple(choices)
+
+    def to_python(self, value: object) -> str:
+        if not isinstance(value, str) or value not in self.choices:
+            raise Invalid(INVALID_CHOICE.format(value=value))
+        return value
+
+
+Validator = Callable[[dict], "Mapping[str, str] | None"]
+
+
+class Schema:
+    """Named fields plus cross-field validators; ``validate`` returns clean data or raises."""
+
+    def __init__(self, fields: Mapping[str, Field], validators: list[Validator] | None = None):
+        self.fields = dict(fields)
+        self.validators = list(validators or [])
+
+    def validate(self, body: object, *, partial: bool = False) -> dict:
+        """Clean ``body``; raise ``ValidationError`` listing every failing field.
+
+        Full mode requires required fields and fills defaults; ``partial`` (PATCH) validates
+        and returns only the keys present. Unknown keys are ignored. Validators run once
+        all fields passed, on the dict about to be returned (partial: only the keys sent).
+        """
+        if body is None:
+            raise ValidationError({"non_field_errors": NO_DATA})
+        if not isinstance(body, Mapping):
+            raise ValidationError({"non_field_errors": NOT_A_DICT.format(type=type(body).__name__)})
+        clean: dict = {}
+        errors: dict[str, str] = {}
+        for name, field in self.fields.items():
+            if name not in body:
+                if partial:
+                    continue
+                if field.required:
+                    errors[name] = REQUIRED
+                elif field.default is not _MISSING:
+                    clean[name] = field.get_default()
+                continue
+            try:
+                clean[name] = field.clean(body[name])
+            except Invalid as exc:
+                errors[name] = exc.message
+        if not errors:
+            for validator in self.validators:
+                errors.update(validator(clean) or {})
+        if errors:
+            raise ValidationError(errors)
+        return clean

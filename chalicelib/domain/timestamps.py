@@ -1,0 +1,41 @@
+"""Time in the contract's formats: whole-second UTC, ``...Z`` in the API, ``+00:00`` in webhooks."""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+
+def utc_now() -> datetime:
+    """The current time in UTC, whole seconds (the default clock)."""
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def to_utc(value: datetime) -> datetime:
+    """Aware UTC, whole seconds; a naive value is taken as UTC (SPEC section 1)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).replace(microsecond=0)
+
+
+def format_utc(value: datetime | None) -> str | None:
+    """``2026-06-26T09:00:00Z`` (the API's output format)."""
+    if value is None:
+        return None
+    return to_utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def format_offset(value: datetime | None) -> str | None:
+    """``2026-06-26T09:00:00+00:00`` (the webhook payloads' format)."""
+    if value is None:
+        return None
+    return to_utc(value).isoformat()
+
+
+def format_date(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def parse_utc(text: str | None) -> datetime | None:
+    """Read back a timestamp this service wrote (``...Z`` or ``+00:00``)."""
+    if text is None:
+        return None
+    return to_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
