@@ -32,12 +32,9 @@ def configure_environment(aws_port: int) -> str:
 
 
 def start_embedded_aws(port: int):
-    """moto's server in a thread on 127.0.0.1:port."""
-    from moto.server import ThreadedMotoServer
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    return server
+    """moto's server in a thread on 127.0.0.1:port (imported late: tests and the CLI skip it)."""
+    from chalicelib.local.embedded_aws import EmbeddedAws
+    return EmbeddedAws(port).start()
 
 
 def bootstrap() -> None:

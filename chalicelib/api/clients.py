@@ -1,0 +1,40 @@
+"""``/clients/``: the organisation's clients."""
+from __future__ import annotations
+
+from chalice import Blueprint
+
+from chalicelib.api.routing import ApiRequest, endpoint
+from chalicelib.services import clients as service
+
+clients = Blueprint(__name__)
+
+
+def client_json(client) -> dict:
+    return {
+        "id": client.id,
+        "name": client.name,
+        "company": client.company,
+        "email": client.email,
+        "hourly_rate": client.hourly_rate,
+        "currency": client.currency,
+    }
+
+
+@endpoint(clients, "/clients")
+def list_clients(request: ApiRequest) -> list:
+    return [client_json(c) for c in service.list_clients(request.caller)]
+
+
+@endpoint(clients, "/clients", ("POST",), status_code=201)
+def create_client(request: ApiRequest) -> dict:
+    return client_json(service.create_client(request.caller, request.json()))
+
+
+@endpoint(clients, "/clients/{client_id}")
+def get_client(request: ApiRequest, client_id: str) -> dict:
+    return client_json(service.get_client(request.caller, client_id))
+
+
+@endpoint(clients, "/clients/{client_id}", ("PATCH",))
+def update_client(request: ApiRequest, client_id: str) -> dict:
+    return client_json(service.update_client(request.caller, client_id, request.json()))

@@ -1,0 +1,107 @@
+"""The request bodies of every write, declared once: validation here, the OpenAPI document from it."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from chalicelib.domain import fields as f
+from chalicelib.domain.timestamps import utc_now
+from chalicelib.errors import ValidationError
+
+NAME_LENGTH = 255
+TEXT_LENGTH = 10_000
+STARTED_VIA = ("manual", "client-file", "client-manual", "browser-url", "browser-manual",
+               "cli-tui", "cli-watch", "api")
+OVERLAP_STRATEGIES = ("add", "merge")
+INVOICE_STATUSES = ("draft", "sent", "paid")
+
+
+def _end_not_before_start(clean: dict) -> dict[str, str] | None:
+    start, end = clean.get("start_time"), clean.get("end_time")
+    if start is not None and end is not None and end < start:
+        return {"end_time": "End time must not be before start time."}
+    return None
+
+
+def _period_in_order(clean: dict) -> dict[str, str] | None:
+    if clean["period_end"] < clean["period_start"]:
+        return {"period_end": "Period end must not be before period start."}
+    return None
+
+
+PROJECT_CREATE = f.Schema({
+    "name": f.Char(max_length=NAME_LENGTH),
+    "is_active": f.Boolean(default=False),
+    "currency": f.Currency(default="USD"),
+    "hourly_rate": f.Money(allow_null=True, default=None),
+    "client_id": f.UUID(allow_null=True, default=None),
+})
+PROJECT_UPDATE = f.Schema({
+    "name": f.Char(max_length=NAME_LENGTH),
+    "is_active": f.Boolean(),
+    "currency": f.Currency(),
+    "hourly_rate": f.Money(allow_null=True),
+    "client_id": f.UUID(allow_null=True),
+})
+
+SESSION_CREATE = f.Schema({
+    "project_id": f.UUID(),
+    "start_time": f.DateTime(default=utc_now),
+    "end_time": f.DateTime(allow_null=True, default=None),
+    "description": f.Char(max_length=TEXT_LENGTH, allow_blank=True, default=""),
+    "started_via": f.Choice(STARTED_VIA, default="api"),
+}, validators=[_end_not_before_start])
+SESSION_UPDATE = f.Schema({
+    "end_time": f.DateTime(),
+    "description": f.Char(max_length=TEXT_LENGTH, allow_blank=True),
+    "project_id": f.UUID(),
+})
+
+CLIENT_CREATE = f.Schema({
+    "name": f.Char(max_length=NAME_LENGTH),
+    "company": f.Char(max_length=NAME_LENGTH, allow_blank=True, default=""),
+    "email": f.Email(allow_blank=True, default=""),
+    "hourly_rate": f.Money(allow_null=True, default=None),
+    "currency": f.Currency(default="USD"),
+})
+CLIENT_UPDATE = f.Schema({
+    "name": f.Char(max_length=NAME_LENGTH),
+    "company": f.Char(max_length=NAME_LENGTH, allow_blank=True),
+    "email": f.Email(allow_blank=True),
+    "hourly_rate": f.Money(allow_null=True),
+    "currency": f.Currency(),
+})
+
+INVOICE_CREATE = f.Schema({
+    "client_id": f.UUID(),
+    "period_start": f.Date(),
+    "period_end": f.Date(),
+    "project_ids": f.UUIDList(required=False),
+    "tax_rate": f.Decimal(max_value=Decimal(100), default=Decimal("0")),
+    "notes": f.Char(max_length=TEXT_LENGTH, allow_blank=True, default=""),
+    "overlap_strategy": f.Choice(OVERLAP_STRATEGIES, default="add"),
+}, validators=[_period_in_order])
+
+WEBHOOK_EVENTS = ("project.created", "session.created", "session.closed", "invoice.created",
+                  "invoice.paid")
+WEBHOOK_CREATE = f.Schema({
+    "event": f.Choice(WEBHOOK_EVENTS),
+    "target_url": f.Char(max_length=2048),
+})
+
+
+def query_uuid(name: str, value: str | None) -> str | None:
+    """A UUID query filter, or the contract's 400 naming the filter."""
+    if value is None:
+        return None
+    try:
+        return f.UUID().clean(value)
+    except f.Invalid as exc:
+        raise ValidationError({name: [exc.message]}) from exc
+
+
+def path_uuid(value: str) -> str | None:
+    """A path id as a lower-case UUID, or None (which the caller answers with 404)."""
+    try:
+        return f.UUID().clean(value)
+    except f.Invalid:
+        return None

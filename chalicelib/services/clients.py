@@ -1,0 +1,60 @@
+"""Clients: shared by the members of one organisation; callers without one see none."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+from chalicelib.auth.caller import Caller
+from chalicelib.domain import schemas
+from chalicelib.domain.money import format_money
+from chalicelib.errors import NotFound, PermissionDenied
+from chalicelib.store import projects as store
+from chalicelib.store.projects import Client
+
+NO_ORGANISATION = "You must belong to an organisation to manage clients."
+
+
+def get_client(caller: Caller, client_id: str) -> Client:
+    client_id = schemas.path_uuid(client_id)
+    client = store.get_client(client_id) if client_id else None
+    if client is None or caller.organisation_id is None or \
+            int(client.organisation_id) != caller.organisation_id:
+        raise NotFound()
+    return client
+
+
+def list_clients(caller: Caller) -> list[Client]:
+    if caller.organisation_id is None:
+        return []
+    clients = store.clients_of(caller.organisation_id)
+    return sorted(clients, key=lambda c: (c.name.casefold(), c.id))
+
+
+def create_client(caller: Caller, body: object) -> Client:
+    if caller.organisation_id is None:
+        raise PermissionDenied(NO_ORGANISATION)
+    data = schemas.CLIENT_CREATE.validate(body)
+    client_id = str(uuid.uuid4())
+    client = Client(client_id, organisation_id=caller.organisation_id, name=data["name"],
+                    name_key=Client.sort_key(data["name"], client_id), company=data["company"],
+                    email=data["email"], hourly_rate=format_money(data["hourly_rate"]),
+                    currency=data["currency"], created=datetime.now(timezone.utc))
+    client.save(condition=Client.id.does_not_exist())
+    return client
+
+
+def update_client(caller: Caller, client_id: str, body: object) -> Client:
+    client = get_client(caller, client_id)
+    data = schemas.CLIENT_UPDATE.validate(body, partial=True)
+    actions = []
+    for name, value in data.items():
+        if name == "hourly_rate":
+            value = format_money(value)
+        attribute = getattr(Client, name)
+        actions.append(attribute.remove() if value is None else attribute.set(value))
+        if name == "name":
+            actions.append(Client.name_key.set(Client.sort_key(value, client.id)))
+    if actions:
+        client.update(actions=actions,
+                      condition=Client.organisation_id == caller.organisation_id)
+    return client

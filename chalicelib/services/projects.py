@@ -1,0 +1,79 @@
+"""Projects: visibility (owner or team), client links, creation with its event."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+from chalicelib.auth.caller import Caller
+from chalicelib.domain import schemas
+from chalicelib.domain.money import format_money
+from chalicelib.errors import NotFound, ValidationError
+from chalicelib.events import bus, payloads
+from chalicelib.store import projects as store
+from chalicelib.store.projects import Project
+
+CLIENT_NOT_FOUND = "Client not found."
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def visible_project(caller: Caller, project_id: str) -> Project | None:
+    """The project if the caller may see it (one GetItem), else None."""
+    project_id = schemas.path_uuid(project_id)
+    project = store.get_project(project_id) if project_id else None
+    if project is None or not project.visible_to(caller.user_id, caller.team_ids):
+        return None
+    return project
+
+
+def get_project(caller: Caller, project_id: str) -> Project:
+    project = visible_project(caller, project_id)
+    if project is None:
+        raise NotFound()
+    return project
+
+
+def list_projects(caller: Caller) -> list[Project]:
+    return store.visible_projects(caller.user_id, caller.team_ids)
+
+
+def _check_client(caller: Caller, client_id: str | None) -> None:
+    if client_id is None:
+        return
+    client = store.get_client(client_id)
+    if client is None or caller.organisation_id is None or \
+            int(client.organisation_id) != caller.organisation_id:
+        raise ValidationError({"client_id": CLIENT_NOT_FOUND})
+
+
+def create_project(caller: Caller, body: object) -> Project:
+    data = schemas.PROJECT_CREATE.validate(body)
+    _check_client(caller, data["client_id"])
+    project = Project(str(uuid.uuid4()), owner_id=caller.user_id,
+                      organisation_id=caller.organisation_id, name=data["name"],
+                      is_active=data["is_active"], currency=data["currency"],
+                      hourly_rate=format_money(data["hourly_rate"]),
+                      client_id=data["client_id"], created=_now())
+    project.save(condition=Project.id.does_not_exist())
+    bus.emit(bus.Change("project.created", int(project.created.timestamp()),
+                        payloads.project_data(project),
+                        bus.Audience(user_ids=frozenset({caller.user_id}))))
+    return project
+
+
+def update_project(caller: Caller, project_id: str, body: object) -> Project:
+    project = get_project(caller, project_id)
+    data = schemas.PROJECT_UPDATE.validate(body, partial=True)
+    if "client_id" in data:
+        _check_client(caller, data["client_id"])
+    actions = []
+    for name, value in data.items():
+        if name == "hourly_rate":
+            value = format_money(value)
+        attribute = getattr(Project, name)
+        actions.append(attribute.remove() if value is None else attribute.set(value))
+    if actions:
+        project.update(actions=actions, condition=Project.id.exists())
+    return project
