@@ -25,3 +25,21 @@ def project_data(project) -> dict:
         "hourly_rate": project.hourly_rate,
         "client_uuid": project.client_id,
     }
+
+
+def invoice_data(invoice) -> dict:
+    return {
+        "uuid": invoice.id,
+        "invoice_number": invoice.invoice_number,
+        "client_uuid": invoice.client_id,
+        "status": invoice.status,
+        "subtotal": invoice.subtotal,
+        "tax_rate": invoice.tax_rate,
+        "tax_amount": invoice.tax_amount,
+        "total": invoice.total,
+        "currency": invoice.currency,
+        "period_start": invoice.period_start,
+        "period_end": invoice.period_end,
+        "due_date": invoice.due_date,
+        "paid_date": invoice.paid_date,
+    }

@@ -1,0 +1,153 @@
+"""Invoices: generation from tracked time, gapless numbering, and the draft → sent → paid lifecycle.
+
+Which sessions are read: for each billed project, a Query of the sessions' ``by_project``
+index for starts in ``[window start − longest session of the project, window end)``,
+filtered to sessions ending after the window start. The look-back is the project's
+recorded longest-session bucket (:func:`chalicelib.store.projects.span_bucket`), so a
+session that began before the window but overlaps it is found without reading the
+project's whole history.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Callable, Iterable
+
+from chalicelib.auth.caller import Caller
+from chalicelib.domain import invoicing, schemas
+from chalicelib.domain.money import format_money, parse_money
+from chalicelib.errors import BadRequest, NotFound, PermissionDenied, ValidationError
+from chalicelib.events import bus, payloads
+from chalicelib.store import accounts as account_store
+from chalicelib.store import invoices as store
+from chalicelib.store import projects as project_store
+from chalicelib.store import sessions as session_store
+from chalicelib.store.invoices import Invoice
+from chalicelib.store.projects import Client, Project
+
+NO_ORGANISATION = "You must belong to an organisation to create invoices."
+CLIENT_NOT_FOUND = "Client not found."
+NOT_SENDABLE = "Only draft or sent invoices can be sent."
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _today() -> date:
+    return _now().date()
+
+
+def get_invoice(caller: Caller, invoice_id: str) -> Invoice:
+    invoice_id = schemas.path_uuid(invoice_id)
+    invoice = store.get_invoice(invoice_id) if invoice_id else None
+    if invoice is None or caller.organisation_id is None or \
+            int(invoice.organisation_id) != caller.organisation_id:
+        raise NotFound()
+    return invoice
+
+
+def list_invoices(caller: Caller, status: str | None, client_id: str | None) -> list[Invoice]:
+    errors = {}
+    if status is not None and status not in schemas.INVOICE_STATUSES:
+        errors["status"] = f'"{status}" is not a valid choice.'
+    try:
+        client_id = schemas.query_uuid("client_id", client_id)
+    except ValidationError as exc:
+        errors.update(exc.errors)
+    if errors:
+        raise ValidationError(errors)
+    if caller.organisation_id is None:
+        return []
+    return store.invoices_of(caller.organisation_id, status=status, client_id=client_id)
+
+
+def _billed_projects(client: Client, project_ids: list[str] | None) -> list[Project]:
+    if project_ids is None:
+        return project_store.projects_of_client(client.id)
+    found = {p.id: p for p in Project.batch_get(project_ids)} if project_ids else {}
+    strangers = [pid for pid in project_ids
+                 if pid not in found or found[pid].client_id != client.id]
+    if strangers:
+        raise ValidationError({"project_ids": [
+            f"Project {pid} does not belong to this client." for pid in strangers]})
+    return [found[pid] for pid in project_ids]
+
+
+def _tracked_spans(projects: Iterable[Project],
+                   window: invoicing.BillingWindow) -> list[invoicing.TrackedSpan]:
+    spans = []
+    for project in projects:
+        earliest = window.start - project.longest_span()
+        for session in session_store.closed_spans(project.id, earliest, window.end, window.start):
+            spans.append(invoicing.TrackedSpan(project.id, session.start_time, session.end_time))
+    return spans
+
+
+def create_invoice(caller: Caller, body: object, now: Callable[[], datetime] = _now) -> Invoice:
+    if caller.organisation_id is None:
+        raise PermissionDenied(NO_ORGANISATION)
+    data = schemas.INVOICE_CREATE.validate(body)
+    client = project_store.get_client(data["client_id"])
+    if client is None or int(client.organisation_id) != caller.organisation_id:
+        raise ValidationError({"client_id": CLIENT_NOT_FOUND})
+    projects = _billed_projects(client, data.get("project_ids"))
+    projects.sort(key=lambda p: (p.name.casefold(), p.id))
+    window = invoicing.billing_window(data["period_start"], data["period_end"])
+    client_rate = parse_money(client.hourly_rate)
+    rates = [invoicing.ProjectRate(p.id, p.name, parse_money(p.hourly_rate), client_rate)
+             for p in projects]
+    lines = invoicing.build_line_items(_tracked_spans(projects, window), rates, window,
+                                       data["overlap_strategy"])
+    totals = invoicing.compute_totals(lines, data["tax_rate"])
+    organisation = account_store.get_organisation(caller.organisation_id)
+    created = now()
+    invoice = Invoice(
+        str(uuid.uuid4()), organisation_id=caller.organisation_id, client_id=client.id,
+        status="draft", subtotal=format_money(totals.subtotal),
+        tax_rate=format_money(Decimal(data["tax_rate"])),
+        tax_amount=format_money(totals.tax_amount), total=format_money(totals.total),
+        currency=client.currency, period_start=data["period_start"].isoformat(),
+        period_end=data["period_end"].isoformat(),
+        due_date=invoicing.due_date(data["period_end"]).isoformat(), paid_date=None,
+        notes=data["notes"], overlap_strategy=data["overlap_strategy"],
+        line_items=[line.to_dict() for line in lines], created=created)
+    store.save_numbered(invoice, lambda seq: invoicing.invoice_number(
+        organisation.invoice_prefix, created, seq))
+    _emit("invoice.created", invoice, created)
+    return invoice
+
+
+def send_invoice(caller: Caller, invoice_id: str) -> Invoice:
+    invoice = _transition(caller, invoice_id, "sent", ("draft", "sent"))
+    if invoice is None:
+        raise BadRequest(NOT_SENDABLE)
+    return invoice
+
+
+def mark_paid(caller: Caller, invoice_id: str, today: Callable[[], date] = _today) -> Invoice:
+    """draft/sent → paid with today's date and ``invoice.paid``; already paid → unchanged."""
+    paid = _transition(caller, invoice_id, "paid", ("draft", "sent"), paid_date=today())
+    if paid is None:
+        return get_invoice(caller, invoice_id)  # already paid: no change, no event
+    _emit("invoice.paid", paid, _now())
+    return paid
+
+
+def _transition(caller: Caller, invoice_id: str, to_status: str, from_statuses: tuple[str, ...],
+                paid_date: date | None = None) -> Invoice | None:
+    """The updated invoice, None if it is visible but in another state, else 404."""
+    checked_id = schemas.path_uuid(invoice_id)
+    if checked_id is None or caller.organisation_id is None:
+        raise NotFound()
+    updated = store.transition(checked_id, caller.organisation_id, to_status, from_statuses,
+                               paid_date)
+    if updated is None:
+        get_invoice(caller, checked_id)  # 404 unless visible
+    return updated
+
+
+def _emit(event: str, invoice: Invoice, when: datetime) -> None:
+    bus.emit(bus.Change(event, int(when.timestamp()), payloads.invoice_data(invoice),
+                        bus.Audience(organisation_id=int(invoice.organisation_id))))
