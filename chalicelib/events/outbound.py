@@ -104,11 +104,10 @@ def resolve_safe(host: str, port: int, *, allow_loopback: bool,
         raise socket.gaierror(socket.EAI_NONAME, f"{host} has no addresses")
     for address in addresses:
         try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            raise BlockedAddress(address, f"{host} resolved to a non-address ({address!r}).") \
-                from None
-        if is_blocked(ip, allow_loopback=allow_loopback):
+            blocked = is_blocked(ipaddress.ip_address(address), allow_loopback=allow_loopback)
+        except ValueError:  # not an IP address at all
+            blocked = True
+        if blocked:
             raise BlockedAddress(address, f"{host} resolves to a blocked address ({address}).")
     return addresses
 
@@ -184,17 +183,17 @@ def _host(hostname: str, *, bracketed: bool) -> tuple[str, IPAddress | None]:
         raise _invalid() from None
     if not _HOSTNAME.fullmatch(host):
         raise _invalid()
-    host = name = host.removesuffix(".")  # "example.com." is example.com, for DNS, SNI and Host
-    numeric = False
+    host = host.removesuffix(".")  # "example.com." is example.com, for DNS, SNI and Host
+    numeric = bool(_NUMERIC_LABEL.fullmatch(host.rsplit(".", 1)[-1]))
     try:
-        socket.inet_aton(name)
+        socket.inet_aton(host)
         numeric = True
     except OSError:
         pass
     if not numeric:
         return host, None
     try:  # only the plain dotted quad counts as a literal; 2130706433, 0x7f.1, 127.1 do not
-        return host, ipaddress.IPv4Address(name)
+        return host, ipaddress.IPv4Address(host)
     except ValueError:
         raise _invalid() from None
 
