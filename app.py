@@ -1,14 +1,27 @@
-"""The Chalice app: the authorizer, one blueprint per resource and the 405s, under /api/v1."""
+"""The Chalice app: the authorizer, one blueprint per resource, the 405s and the webhook deliverer."""
 from chalice import Chalice
+from chalice.app import SQSEvent
 
-from chalicelib.api import clients, invoices, me, projects, routing, sessions
+from chalicelib.api import clients, invoices, me, projects, routing, sessions, webhooks
 from chalicelib.auth.authorizer import auth
+from chalicelib.events import bus, delivery, fanout
 
 API_PREFIX = "/api/v1"
+# The event source's queue is wired to the stage's queue by the deployment template;
+# this name is only the placeholder `chalice package` needs at import time.
+WEBHOOK_QUEUE = "temporalist-webhooks"
 
 app = Chalice(app_name="temporalist")
 app.register_blueprint(auth)
 for blueprint in (me.me, projects.projects, sessions.sessions, clients.clients,
-                  invoices.invoices):
+                  invoices.invoices, webhooks.webhooks):
     app.register_blueprint(blueprint, url_prefix=API_PREFIX)
 routing.install_method_not_allowed(app)
+bus.add_publisher(fanout.publish)
+
+
+@app.on_sqs_message(queue=WEBHOOK_QUEUE, batch_size=10)
+def deliver_webhooks(event: SQSEvent) -> dict:
+    """One signed POST per message; failed records reported for a partial-batch retry."""
+    records = [(record.to_dict()["messageId"], record.body) for record in event]
+    return delivery.Deliverer().deliver_batch(records)

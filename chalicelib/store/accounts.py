@@ -9,13 +9,14 @@ from __future__ import annotations
 from datetime import datetime
 from pynamodb.attributes import (BooleanAttribute, NumberAttribute, NumberSetAttribute,
                                  UnicodeAttribute, UTCDateTimeAttribute)
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 
 from chalicelib.auth import tokens
 from chalicelib.domain import accounts as rules
 from chalicelib.domain.timestamps import utc_now
 from chalicelib.errors import BadRequest, NotFound
 from chalicelib.store.base import StageTableMeta, TableModel
+from chalicelib.store.webhooks import delete_subscriptions_of_key
 
 
 class Counter(TableModel):
@@ -56,14 +57,25 @@ class Team(TableModel):
     name = UnicodeAttribute()
 
 
+class _MembersByTeam(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by_team"
+        projection = KeysOnlyProjection()
+
+    team_id = NumberAttribute(hash_key=True)
+    user_id = NumberAttribute(range_key=True)
+
+
 class Membership(TableModel):
-    """A user's membership of a team: the user's teams are one Query."""
+    """A user's membership of a team: a user's teams, or a team's members, are one Query."""
 
     class Meta(metaclass=StageTableMeta):
         table = "memberships"
 
     user_id = NumberAttribute(hash_key=True)
     team_id = NumberAttribute(range_key=True)
+
+    by_team = _MembersByTeam()
 
 
 class KeysByUser(GlobalSecondaryIndex):
@@ -186,6 +198,10 @@ def team_ids_of(user_id: int) -> set[int]:
     return {int(m.team_id) for m in Membership.query(user_id)}
 
 
+def members_of(team_id: int) -> set[int]:
+    return {int(m.user_id) for m in Membership.by_team.query(team_id)}
+
+
 def add_member(team_id: int, user_id: int) -> set[int]:
     team, user = get_team(team_id), get_user(user_id)
     if user.organisation_id != team.organisation_id:
@@ -256,4 +272,5 @@ def revoke_key(key_id: str, now: datetime | None = None) -> ApiKey:
         raise NotFound(f"API key {key_id} not found.")
     if not key.revoked:
         key.update(actions=[ApiKey.revoked.set(True), ApiKey.revoked_at.set(now or utc_now())])
+    delete_subscriptions_of_key(key_id)  # the reference: a revoked key's subscriptions go too
     return key

@@ -1,0 +1,69 @@
+"""The local stand-in for the SQS trigger: long-poll the webhook queue, call the same handler.
+
+Messages the handler reports in ``batchItemFailures`` are left on the queue (they come
+back after the visibility timeout and end in the dead-letter queue, as on AWS); the
+others are deleted.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable
+
+from chalicelib import aws
+from chalicelib.config import settings
+
+log = logging.getLogger(__name__)
+
+WAIT_SECONDS = 1
+
+
+def lambda_event(messages: list[dict], queue_arn: str, region: str) -> dict:
+    """The event AWS Lambda builds for an SQS batch."""
+    return {"Records": [{
+        "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+        "attributes": m.get("Attributes", {}), "messageAttributes": {},
+        "md5OfBody": m.get("MD5OfBody", ""), "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn, "awsRegion": region} for m in messages]}
+
+
+def poll_once(handler: Callable[[dict, object], dict]) -> int:
+    """Receive one batch (waiting up to a second), hand it to ``handler``, delete the successes."""
+    conf = settings()
+    sqs = aws.client("sqs")
+    received = sqs.receive_message(QueueUrl=conf.webhook_queue_url, MaxNumberOfMessages=10,
+                                   WaitTimeSeconds=WAIT_SECONDS).get("Messages", [])
+    if not received:
+        return 0
+    arn = f"arn:aws:sqs:{conf.region}:000000000000:{conf.webhook_queue_name}"
+    result = handler(lambda_event(received, arn, conf.region), None) or {}
+    failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+    done = [m for m in received if m["MessageId"] not in failed]
+    if done:
+        sqs.delete_message_batch(QueueUrl=conf.webhook_queue_url, Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)])
+    return len(received)
+
+
+def start_poller(handler: Callable[[dict, object], dict] | None = None) -> Callable[[], None]:
+    """Poll in a daemon thread until the returned function is called."""
+    if handler is None:
+        from app import deliver_webhooks as handler
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.is_set():
+            try:
+                poll_once(handler)
+            except Exception:
+                log.exception("webhook poller error")
+                stop.wait(1)
+
+    thread = threading.Thread(target=run, daemon=True, name="webhook-poller")
+    thread.start()
+
+    def stop_poller() -> None:
+        stop.set()
+        thread.join(timeout=WAIT_SECONDS + 5)
+
+    return stop_poller

@@ -1,0 +1,49 @@
+"""Webhook subscriptions: created by, visible to and deleted by one API key."""
+from __future__ import annotations
+
+import secrets
+import uuid
+
+from chalicelib.auth.caller import Caller
+from chalicelib.config import settings
+from chalicelib.domain import schemas
+from chalicelib.domain.timestamps import utc_now
+from chalicelib.errors import NotFound
+from chalicelib.events import outbound
+from chalicelib.store import webhooks as store
+from chalicelib.store.webhooks import Subscription
+
+
+def get_subscription(caller: Caller, subscription_id: str) -> Subscription:
+    subscription_id = schemas.path_uuid(subscription_id)
+    found = store.get_subscription(subscription_id) if subscription_id else None
+    if found is None or found.key_id != caller.key_id:
+        raise NotFound()
+    return found
+
+
+def list_subscriptions(caller: Caller) -> list[Subscription]:
+    return store.subscriptions_of_key(caller.key_id)
+
+
+def create_subscription(caller: Caller, body: object,
+                        resolver=outbound.default_resolver) -> Subscription:
+    data = schemas.WEBHOOK_CREATE.validate(body)
+    outbound.check_target_url(data["target_url"],
+                              allow_insecure=settings().allow_insecure_webhooks, resolver=resolver)
+    event = data["event"]
+    subscription = Subscription(
+        str(uuid.uuid4()), key_id=caller.key_id, user_id=caller.user_id,
+        organisation_id=caller.organisation_id, event=event, target_url=data["target_url"],
+        secret=secrets.token_hex(32), created_at=utc_now(), failure_count=0,
+        event_user=Subscription.user_key(event, caller.user_id),
+        event_organisation=None if caller.organisation_id is None
+        else Subscription.organisation_key(event, caller.organisation_id))
+    subscription.save(condition=Subscription.id.does_not_exist())
+    return subscription
+
+
+def delete_subscription(caller: Caller, subscription_id: str) -> None:
+    subscription_id = schemas.path_uuid(subscription_id)
+    if subscription_id is None or not store.delete_subscription(subscription_id, caller.key_id):
+        raise NotFound()

@@ -1,0 +1,132 @@
+"""Webhook subscriptions in DynamoDB: listed by key, found by (event, user) and (event, organisation).
+
+Fan-out asks "who subscribed to this event among these users / this organisation?";
+two composite index keys (event#user, event#organisation) answer each with one Query. Delivery outcomes
+are recorded with one UpdateItem that never recreates a deleted subscription.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Iterable
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.exceptions import DeleteError, UpdateError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+
+from chalicelib.store.base import StageTableMeta, TableModel
+
+
+class _ByKey(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by_key"
+        projection = AllProjection()
+
+    key_id = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
+class _ByEventUser(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by_event_user"
+        projection = KeysOnlyProjection()
+
+    event_user = UnicodeAttribute(hash_key=True)
+
+
+class _ByEventOrganisation(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by_event_organisation"
+        projection = KeysOnlyProjection()
+
+    event_organisation = UnicodeAttribute(hash_key=True)
+
+
+class Subscription(TableModel):
+    class Meta(metaclass=StageTableMeta):
+        table = "webhooks"
+
+    id = UnicodeAttribute(hash_key=True)
+    key_id = UnicodeAttribute()
+    user_id = NumberAttribute()
+    organisation_id = NumberAttribute(null=True)
+    event = UnicodeAttribute()
+    target_url = UnicodeAttribute()
+    secret = UnicodeAttribute()
+    created_at = UTCDateTimeAttribute()
+    last_delivery_at = UTCDateTimeAttribute(null=True)
+    last_status_code = NumberAttribute(null=True)
+    failure_count = NumberAttribute(default=0)
+    event_user = UnicodeAttribute()
+    event_organisation = UnicodeAttribute(null=True)
+
+    by_key = _ByKey()
+    by_event_user = _ByEventUser()
+    by_event_organisation = _ByEventOrganisation()
+
+    @staticmethod
+    def user_key(event: str, user_id: int) -> str:
+        return f"{event}#{user_id}"
+
+    @staticmethod
+    def organisation_key(event: str, organisation_id: int) -> str:
+        return f"{event}#{organisation_id}"
+
+
+MODELS = (Subscription,)
+
+
+def get_subscription(subscription_id: str) -> Subscription | None:
+    try:
+        return Subscription.get(subscription_id, consistent_read=True)
+    except Subscription.DoesNotExist:
+        return None
+
+
+def subscriptions_of_key(key_id: str) -> list[Subscription]:
+    return sorted(Subscription.by_key.query(key_id), key=lambda s: (s.created_at, s.id),
+                  reverse=True)
+
+
+def subscribers(event: str, user_ids: Iterable[int], organisation_id: int | None) -> list[str]:
+    """Ids of the subscriptions to ``event`` of these users or of this organisation."""
+    found: list[str] = []
+    for user_id in sorted(set(user_ids)):
+        found.extend(s.id for s in Subscription.by_event_user.query(
+            Subscription.user_key(event, user_id)))
+    if organisation_id is not None:
+        found.extend(s.id for s in Subscription.by_event_organisation.query(
+            Subscription.organisation_key(event, organisation_id)))
+    return list(dict.fromkeys(found))
+
+
+def delete_subscription(subscription_id: str, key_id: str) -> bool:
+    """Delete a subscription of this key; False when there is none."""
+    try:
+        Subscription(subscription_id).delete(condition=Subscription.key_id == key_id)
+    except DeleteError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        return False
+    return True
+
+
+def delete_subscriptions_of_key(key_id: str) -> int:
+    deleted = 0
+    for subscription in Subscription.by_key.query(key_id):
+        deleted += delete_subscription(subscription.id, key_id)
+    return deleted
+
+
+def record_delivery(subscription_id: str, when: datetime, status_code: int | None,
+                    failed: bool) -> None:
+    """Set the last attempt's time and status, and count a failure, in one atomic update."""
+    actions = [Subscription.last_delivery_at.set(when),
+               Subscription.last_status_code.set(status_code) if status_code is not None
+               else Subscription.last_status_code.remove()]
+    if failed:
+        actions.append(Subscription.failure_count.add(1))
+    try:
+        Subscription(subscription_id).update(actions=actions, condition=Subscription.id.exists())
+    except UpdateError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise  # a deleted subscription stays deleted
