@@ -15,6 +15,7 @@ from chalice import Blueprint, Chalice, Response
 from chalice.app import Request
 
 from chalicelib import errors
+from chalicelib.api import idempotency
 from chalicelib.auth.authorizer import api_key_authorizer
 from chalicelib.auth.caller import Caller
 
@@ -35,6 +36,18 @@ class ApiRequest:
     @property
     def method(self) -> str:
         return self._request.method
+
+    @property
+    def path(self) -> str:
+        """The concrete path (from the route and its parameters), the same behind any domain."""
+        path = self._request.context.get("resourcePath", "")
+        for name, value in (self._request.uri_params or {}).items():
+            path = path.replace("{%s}" % name, value)
+        return path
+
+    @property
+    def raw_body(self) -> bytes:
+        return self._request.raw_body or b""
 
     def header(self, name: str) -> str | None:
         return self._request.headers.get(name)
@@ -77,15 +90,29 @@ def endpoint(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), *,
     """Register ``view(request, **path_params)`` on ``bp``; its return value is the JSON body."""
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(view)
-        def handle(**params: str) -> Response:
+        def respond(request: ApiRequest, params: dict[str, str]) -> Response:
             try:
-                result = view(ApiRequest(bp.current_request), **params)
+                result = view(request, **params)
             except Exception as exc:  # formatted in one place; unknown ones are logged as 500
                 return error_response(exc)
             if isinstance(result, Response):
                 return result
             return json_response(result, status_code)
+
+        @functools.wraps(view)
+        def handle(**params: str) -> Response:
+            request = ApiRequest(bp.current_request)
+            key = request.header(idempotency.HEADER) if request.method == "POST" else None
+            if key is None:
+                return respond(request, params)
+            try:
+                key = idempotency.validate_key(key)
+                request_hash = idempotency.fingerprint(request.method, request.path,
+                                                       request.raw_body)
+                return idempotency.run_once(request.caller.key_id, key, request_hash,
+                                            lambda: respond(request, params))
+            except Exception as exc:
+                return error_response(exc)
 
         bp.route(path, methods=list(methods), content_types=ANY_CONTENT,
                  authorizer=None if public else api_key_authorizer)(handle)
