@@ -1,0 +1,121 @@
+"""Every documented operation, ready to run against a prepared organisation, with its call budget.
+
+The budgets are the handler's DynamoDB calls (a webhook subscriber adds one SQS
+``SendMessageBatch`` per ten deliveries, counted apart); the authorizer always makes
+one ``GetItem``. Preparing an operation (a running session to close, an invoice to
+pay) happens before counting starts. They are the minimum each response's data needs (DESIGN section 6); the
+bench reports against them and ``tests/bench`` fails when a count rises above one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+AUTHORIZER_BUDGET = 1
+
+
+@dataclass
+class World:
+    """Ids of one organisation's resources that the operations act on."""
+
+    api: Any  # an ApiClient-like object: get/post/patch/delete(path, body)
+    client_id: str = ""
+    project_id: str = ""
+    session_id: str = ""
+    invoice_id: str = ""
+    webhook_id: str = ""
+
+    @classmethod
+    def build(cls, api) -> "World":
+        world = cls(api)
+        world.client_id = api.post("/clients/", {"name": "Globex Corp", "hourly_rate": "150.00"}).json()["id"]
+        world.project_id = api.post("/projects/", {"name": "Website redesign", "hourly_rate": "120.00",
+                                                   "client_id": world.client_id}).json()["id"]
+        world.session_id = api.post("/sessions/", {
+            "project_id": world.project_id, "start_time": "2026-06-02T09:00:00Z",
+            "end_time": "2026-06-02T14:00:00Z"}).json()["id"]
+        world.invoice_id = api.post("/invoices/", invoice_body(world)).json()["id"]
+        # A subscriber to invoice.paid: mark_paid shows what a delivery adds (one SQS call).
+        world.webhook_id = world.subscription("invoice.paid")
+        return world
+
+    def running_session(self) -> str:
+        return self.api.post("/sessions/", {"project_id": self.project_id}).json()["id"]
+
+    def fresh_invoice(self) -> str:
+        return self.api.post("/invoices/", invoice_body(self)).json()["id"]
+
+    def subscription(self, event: str = "invoice.paid") -> str:
+        return self.api.post("/webhooks/", {"event": event,
+                                            "target_url": "http://127.0.0.1:9/unused"}).json()["id"]
+
+
+def invoice_body(world: World) -> dict:
+    return {"client_id": world.client_id, "period_start": "2026-06-01",
+            "period_end": "2026-06-30", "tax_rate": "21.00"}
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    method: str
+    budget: int
+    request: Callable[[World], tuple[str, dict | None]]
+    why: str = ""
+
+
+def _fixed(path: str, body: dict | None = None) -> Callable[[World], tuple[str, dict | None]]:
+    return lambda w: (path.format(w=w), body)
+
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation("GET /me/", "GET", 0, _fixed("/me/"), "all from the authorizer's context"),
+    Operation("GET /projects/", "GET", 1, _fixed("/projects/"), "Query by owner (+1 per team)"),
+    Operation("POST /projects/", "POST", 2, _fixed("/projects/", {"name": "Bench"}),
+              "PutItem, subscribers Query"),
+    Operation("GET /projects/{id}/", "GET", 1, _fixed("/projects/{w.project_id}/")),
+    Operation("PATCH /projects/{id}/", "PATCH", 2,
+              _fixed("/projects/{w.project_id}/", {"is_active": True}), "GetItem, UpdateItem"),
+    Operation("GET /sessions/", "GET", 2, _fixed("/sessions/"),
+              "Query by user, BatchGetItem of project names"),
+    Operation("GET /sessions/?active=true", "GET", 2, _fixed("/sessions/?active=true"),
+              "Query of the sparse running index, BatchGetItem of names"),
+    Operation("POST /sessions/", "POST", 3,
+              lambda w: ("/sessions/", {"project_id": w.project_id}),
+              "GetItem project, PutItem, subscribers Query"),
+    Operation("GET /sessions/{id}/", "GET", 2, _fixed("/sessions/{w.session_id}/"),
+              "GetItem session, GetItem of the project's current name"),
+    Operation("PATCH /sessions/{id}/", "PATCH", 3,
+              _fixed("/sessions/{w.session_id}/", {"description": "amended"}),
+              "GetItem, conditional UpdateItem, project write that returns the name"),
+    Operation("POST /sessions/{id}/close/", "POST", 3,
+              lambda w: (f"/sessions/{w.running_session()}/close/", None),
+              "conditional UpdateItem, project span write (returns the name), subscribers Query"),
+    Operation("DELETE /sessions/{id}/", "DELETE", 1,
+              lambda w: (f"/sessions/{w.running_session()}/", None), "conditional DeleteItem"),
+    Operation("GET /clients/", "GET", 1, _fixed("/clients/")),
+    Operation("POST /clients/", "POST", 1, _fixed("/clients/", {"name": "Initech"})),
+    Operation("GET /clients/{id}/", "GET", 1, _fixed("/clients/{w.client_id}/")),
+    Operation("PATCH /clients/{id}/", "PATCH", 2,
+              _fixed("/clients/{w.client_id}/", {"company": "Globex"}), "GetItem, UpdateItem"),
+    Operation("GET /invoices/", "GET", 1, _fixed("/invoices/")),
+    Operation("POST /invoices/", "POST", 7, lambda w: ("/invoices/", invoice_body(w)),
+              "client, projects Query, 1 sessions Query per project, organisation, counter, "
+              "TransactWriteItems, subscribers Query"),
+    Operation("GET /invoices/{id}/", "GET", 1, _fixed("/invoices/{w.invoice_id}/")),
+    Operation("GET /invoices/{id}/line_items/", "GET", 1,
+              _fixed("/invoices/{w.invoice_id}/line_items/")),
+    Operation("POST /invoices/{id}/send/", "POST", 1, _fixed("/invoices/{w.invoice_id}/send/"),
+              "conditional UpdateItem"),
+    Operation("POST /invoices/{id}/mark_paid/", "POST", 2,
+              lambda w: (f"/invoices/{w.fresh_invoice()}/mark_paid/", None),
+              "conditional UpdateItem, subscribers Query (+ SQS for the subscriber)"),
+    Operation("GET /webhooks/", "GET", 1, _fixed("/webhooks/")),
+    Operation("POST /webhooks/", "POST", 1,
+              _fixed("/webhooks/", {"event": "invoice.paid",
+                                    "target_url": "http://127.0.0.1:9/x"})),
+    Operation("GET /webhooks/{id}/", "GET", 1, _fixed("/webhooks/{w.webhook_id}/")),
+    Operation("DELETE /webhooks/{id}/", "DELETE", 1,
+              lambda w: (f"/webhooks/{w.subscription()}/", None),
+              "conditional DeleteItem"),
+)

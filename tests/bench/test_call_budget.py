@@ -1,0 +1,70 @@
+"""The call budget: no documented operation makes more AWS calls than ``bench.operations`` allows.
+
+Counts, not timings: a regression that adds a DynamoDB call to a request fails here.
+"""
+from collections import Counter
+
+import pytest
+
+from bench.calls import AUTHORIZER, HANDLER, CallCounter, CountingGateway, summarise
+from bench.operations import AUTHORIZER_BUDGET, OPERATIONS, World
+from tests.conftest import ApiClient
+
+
+@pytest.fixture(scope="module")
+def counter(aws_endpoint):
+    """A call counter hooked into the shared clients for this module."""
+    counter = CallCounter().install()
+    yield counter
+    counter.uninstall()
+
+
+@pytest.fixture
+def counted(counter, account):
+    """(world, client, counter): an organisation with one of each resource, behind a counting gateway."""
+    from app import app
+    client = ApiClient(CountingGateway(app, counter), account.token)
+    return World.build(client), client, counter
+
+
+def _count(counted, operation) -> dict[str, Counter]:
+    world, client, counter = counted
+    path, body = operation.request(world)
+    with counter.counting() as calls:
+        response = client.request(operation.method, path, body)
+    assert response.status_code < 300, (operation.name, response.text)
+    return summarise(calls)
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=lambda o: o.name)
+def test_operation_stays_within_its_budget(counted, operation):
+    phases = _count(counted, operation)
+    assert phases[AUTHORIZER] == Counter({"dynamodb.GetItem": AUTHORIZER_BUDGET})
+    dynamodb = sum(n for op, n in phases[HANDLER].items() if op.startswith("dynamodb."))
+    assert dynamodb <= operation.budget, dict(phases[HANDLER])
+
+
+def test_me_is_answered_from_the_authorizer_alone(counted):
+    phases = _count(counted, OPERATIONS[0])
+    assert phases[HANDLER] == Counter()
+
+
+def test_a_delivery_costs_one_sqs_call_per_ten_subscribers(counted):
+    world, client, counter = counted
+    for _ in range(11):
+        world.subscription("invoice.paid")
+    path = f"/invoices/{world.fresh_invoice()}/mark_paid/"
+    with counter.counting() as calls:
+        client.post(path)
+    assert summarise(calls)[HANDLER]["sqs.SendMessageBatch"] == 2  # 12 subscribers
+
+
+def test_lists_do_not_grow_with_other_users_data(counted, make_account, gateway):
+    world, client, counter = counted
+    other = ApiClient(gateway, make_account(email="other@example.com").token)
+    project = other.post("/projects/", {"name": "Theirs"}).json()["id"]
+    listing = next(o for o in OPERATIONS if o.name == "GET /sessions/")
+    before = _count(counted, listing)
+    for _ in range(30):
+        other.post("/sessions/", {"project_id": project})
+    assert _count(counted, listing) == before
