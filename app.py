@@ -4,7 +4,7 @@ from chalice.app import SQSEvent
 
 from chalicelib.api import clients, invoices, me, projects, routing, sessions, webhooks
 from chalicelib.auth.authorizer import auth
-from chalicelib.events import bus, delivery, fanout
+from chalicelib.events import bus, fanout
 
 API_PREFIX = "/api/v1"
 # The event source's queue is wired to the stage's queue by the deployment template;
@@ -23,5 +23,6 @@ bus.add_publisher(fanout.publish)
 @app.on_sqs_message(queue=WEBHOOK_QUEUE, batch_size=10)
 def deliver_webhooks(event: SQSEvent) -> dict:
     """One signed POST per message; failed records reported for a partial-batch retry."""
+    from chalicelib.events import delivery  # only the delivery function pays for its imports
     records = [(record.to_dict()["messageId"], record.body) for record in event]
     return delivery.Deliverer().deliver_batch(records)

@@ -35,6 +35,7 @@ class World:
             "project_id": world.project_id, "start_time": "2026-06-02T09:00:00Z",
             "end_time": "2026-06-02T14:00:00Z"}).json()["id"]
         world.invoice_id = api.post("/invoices/", invoice_body(world)).json()["id"]
+        world.running_session()  # so that the running list has something to name
         # A subscriber to invoice.paid: mark_paid shows what a delivery adds (one SQS call).
         world.webhook_id = world.subscription("invoice.paid")
         return world
