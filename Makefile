@@ -20,7 +20,32 @@ run: venv
 	$(BIN)/python -m chalicelib.local --port $(PORT) --aws-port $(AWS_PORT)
 
 test: venv
+	bash scripts/ensure-chromium.sh  # the docs-page browser test needs Debian's chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .hypothesis
+
+# Deploying to AWS (README "Deploying to AWS"). `make package` builds build/$(STAGE)/sam.json
+# and deployment.zip without AWS credentials; `make deploy` uploads them with the AWS CLI
+# (pip install awscli) into $(DEPLOY_BUCKET) and creates or updates the stack.
+DEPLOY_BUCKET ?=
+STACK_NAME ?= temporalist-$(STAGE)
+DOMAIN_NAME ?=
+CERTIFICATE_ARN ?=
+AWS ?= $(if $(wildcard $(BIN)/aws),$(BIN)/aws,aws)
+
+.PHONY: package deploy
+
+package: venv
+	$(BIN)/python -m chalicelib.deploy --stage $(STAGE) build/$(STAGE)
+
+deploy: package
+	@test -n "$(DEPLOY_BUCKET)" || { echo "DEPLOY_BUCKET must name an S3 bucket for the Lambda code" >&2; exit 2; }
+	$(AWS) cloudformation package --template-file build/$(STAGE)/sam.json \
+		--s3-bucket $(DEPLOY_BUCKET) --output-template-file build/$(STAGE)/packaged.yaml
+	$(AWS) cloudformation deploy --template-file build/$(STAGE)/packaged.yaml \
+		--stack-name $(STACK_NAME) --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset \
+		$(if $(DOMAIN_NAME),--parameter-overrides DomainName=$(DOMAIN_NAME) CertificateArn=$(CERTIFICATE_ARN))
+	$(AWS) cloudformation describe-stacks --stack-name $(STACK_NAME) \
+		--query "Stacks[0].Outputs" --output table

@@ -2,7 +2,7 @@
 from chalice import Chalice
 from chalice.app import SQSEvent
 
-from chalicelib.api import clients, invoices, me, projects, routing, sessions, webhooks
+from chalicelib.api import clients, docs, invoices, me, projects, routing, sessions, webhooks
 from chalicelib.auth.authorizer import auth
 from chalicelib.events import bus, fanout
 
@@ -14,7 +14,7 @@ WEBHOOK_QUEUE = "temporalist-webhooks"
 app = Chalice(app_name="temporalist")
 app.register_blueprint(auth)
 for blueprint in (me.me, projects.projects, sessions.sessions, clients.clients,
-                  invoices.invoices, webhooks.webhooks):
+                  invoices.invoices, webhooks.webhooks, docs.docs):
     app.register_blueprint(blueprint, url_prefix=API_PREFIX)
 routing.install_method_not_allowed(app)
 bus.add_publisher(fanout.publish)

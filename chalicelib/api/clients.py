@@ -4,6 +4,7 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from chalicelib.api.routing import ApiRequest, endpoint
+from chalicelib.schema import types as t
 from chalicelib.services import clients as service
 
 clients = Blueprint(__name__)
@@ -20,6 +21,17 @@ def client_json(client) -> dict:
     }
 
 
+# The response schema of ``client_json`` (OpenAPI document).
+CLIENT_SCHEMA = t.obj({
+    "id": t.UUID,
+    "name": {"type": "string"},
+    "company": {"type": "string"},
+    "email": {"type": "string"},
+    "hourly_rate": t.nullable(t.MONEY),
+    "currency": t.CURRENCY,
+})
+
+
 @endpoint(clients, "/clients")
 def list_clients(request: ApiRequest) -> list:
     return [client_json(c) for c in service.list_clients(request.caller)]
@@ -27,7 +39,9 @@ def list_clients(request: ApiRequest) -> list:
 
 @endpoint(clients, "/clients", ("POST",), status_code=201)
 def create_client(request: ApiRequest) -> dict:
-    return client_json(service.create_client(request.caller, request.json()))
+    caller = request.caller
+    service.require_organisation(caller)  # 403 even when the body is not valid JSON
+    return client_json(service.create_client(caller, request.json()))
 
 
 @endpoint(clients, "/clients/{client_id}")

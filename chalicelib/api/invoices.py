@@ -4,7 +4,9 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from chalicelib.api.routing import ApiRequest, endpoint
+from chalicelib.domain.schemas import INVOICE_STATUSES
 from chalicelib.domain.timestamps import format_utc
+from chalicelib.schema import types as t
 from chalicelib.services import invoices as service
 
 invoices = Blueprint(__name__)
@@ -29,6 +31,33 @@ def invoice_json(invoice) -> dict:
     }
 
 
+# The response schemas of ``invoice_json`` and of a line item (OpenAPI document).
+INVOICE_SCHEMA = t.obj({
+    "id": t.UUID,
+    "invoice_number": {"type": "string", "examples": ["DMI-202606-0001"]},
+    "client_id": t.UUID,
+    "status": {"type": "string", "enum": list(INVOICE_STATUSES)},
+    "subtotal": t.MONEY,
+    "tax_rate": t.MONEY,
+    "tax_amount": t.MONEY,
+    "total": t.MONEY,
+    "currency": t.CURRENCY,
+    "period_start": t.DATE,
+    "period_end": t.DATE,
+    "due_date": t.DATE,
+    "paid_date": t.nullable(t.DATE),
+    "created": t.TIMESTAMP,
+})
+LINE_ITEM_SCHEMA = t.obj({
+    "project_id": t.UUID,
+    "project_name": {"type": "string"},
+    "seconds": {"type": "integer", "minimum": 0},
+    "hours": t.MONEY,
+    "rate": t.MONEY,
+    "amount": t.MONEY,
+})
+
+
 @endpoint(invoices, "/invoices")
 def list_invoices(request: ApiRequest) -> list:
     found = service.list_invoices(request.caller, request.query("status"),
@@ -38,6 +67,7 @@ def list_invoices(request: ApiRequest) -> list:
 
 @endpoint(invoices, "/invoices", ("POST",), status_code=201)
 def create_invoice(request: ApiRequest) -> dict:
+    service.require_organisation(request.caller)  # 403 before a 400/415 about the body
     return invoice_json(service.create_invoice(request.caller, request.json()))
 
 

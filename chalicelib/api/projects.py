@@ -4,6 +4,7 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from chalicelib.api.routing import ApiRequest, endpoint
+from chalicelib.schema import types as t
 from chalicelib.services import projects as service
 
 projects = Blueprint(__name__)
@@ -18,6 +19,17 @@ def project_json(project) -> dict:
         "hourly_rate": project.hourly_rate,
         "client_id": project.client_id,
     }
+
+
+# The response schema of ``project_json`` (OpenAPI document).
+PROJECT_SCHEMA = t.obj({
+    "id": t.UUID,
+    "name": {"type": "string"},
+    "is_active": {"type": "boolean"},
+    "currency": t.CURRENCY,
+    "hourly_rate": t.nullable(t.MONEY),
+    "client_id": t.nullable(t.UUID),
+})
 
 
 @endpoint(projects, "/projects")

@@ -114,6 +114,7 @@ def endpoint(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), *,
             except Exception as exc:
                 return error_response(exc)
 
+        handle.success_status = status_code  # read by the OpenAPI document
         bp.route(path, methods=list(methods), content_types=ANY_CONTENT,
                  authorizer=None if public else api_key_authorizer)(handle)
         return view

@@ -4,7 +4,9 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from chalicelib.api.routing import ApiRequest, endpoint, json_response
+from chalicelib.domain.schemas import STARTED_VIA
 from chalicelib.domain.timestamps import format_utc
+from chalicelib.schema import types as t
 from chalicelib.services import sessions as service
 
 sessions = Blueprint(__name__)
@@ -25,6 +27,24 @@ def session_json(view: service.SessionView) -> dict:
         "is_active": session.is_active,
         "total_seconds": session.total_seconds,
     }
+
+
+# The response schemas of ``session_json`` and of an already-closed close (OpenAPI document).
+SESSION_SCHEMA = t.obj({
+    "id": t.UUID,
+    "project_id": t.UUID,
+    "project_name": {"type": "string"},
+    "start_time": t.TIMESTAMP,
+    "end_time": t.nullable(t.TIMESTAMP),
+    "description": {"type": "string"},
+    "started_via": {"type": "string", "enum": list(STARTED_VIA)},
+    "is_active": {"type": "boolean", "description": "`end_time` is null."},
+    "total_seconds": {"type": "integer", "minimum": 0},
+})
+ALREADY_CLOSED_SCHEMA = t.obj({
+    "detail": {"type": "string", "const": ALREADY_CLOSED},
+    "session": {"$ref": "#/components/schemas/Session"},
+}, description="`close` on a session that was already closed: the session, wrapped.")
 
 
 @endpoint(sessions, "/sessions")
@@ -49,7 +69,7 @@ def update_session(request: ApiRequest, session_id: str) -> dict:
     return session_json(service.update_session(request.caller, session_id, request.json()))
 
 
-@endpoint(sessions, "/sessions/{session_id}", ("DELETE",))
+@endpoint(sessions, "/sessions/{session_id}", ("DELETE",), status_code=204)
 def delete_session(request: ApiRequest, session_id: str):
     service.delete_session(request.caller, session_id)
     return json_response(None, 204)

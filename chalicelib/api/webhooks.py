@@ -4,7 +4,9 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from chalicelib.api.routing import ApiRequest, endpoint, json_response
+from chalicelib.domain.schemas import WEBHOOK_EVENTS
 from chalicelib.domain.timestamps import format_utc
+from chalicelib.schema import types as t
 from chalicelib.services import webhooks as service
 
 webhooks = Blueprint(__name__)
@@ -24,6 +26,20 @@ def subscription_json(subscription) -> dict:
     }
 
 
+# The response schema of ``subscription_json`` (OpenAPI document).
+SUBSCRIPTION_SCHEMA = t.obj({
+    "id": t.UUID,
+    "event": {"type": "string", "enum": list(WEBHOOK_EVENTS)},
+    "target_url": {"type": "string"},
+    "secret": {"type": "string", "pattern": "^[0-9a-f]{64}$",
+               "description": "Signs every delivery (HMAC-SHA256); store it."},
+    "created_at": t.TIMESTAMP,
+    "last_delivery_at": t.nullable(t.TIMESTAMP),
+    "last_status_code": {"type": ["integer", "null"]},
+    "failure_count": {"type": "integer", "minimum": 0},
+})
+
+
 @endpoint(webhooks, "/webhooks")
 def list_subscriptions(request: ApiRequest) -> list:
     return [subscription_json(s) for s in service.list_subscriptions(request.caller)]
@@ -39,7 +55,7 @@ def get_subscription(request: ApiRequest, subscription_id: str) -> dict:
     return subscription_json(service.get_subscription(request.caller, subscription_id))
 
 
-@endpoint(webhooks, "/webhooks/{subscription_id}", ("DELETE",))
+@endpoint(webhooks, "/webhooks/{subscription_id}", ("DELETE",), status_code=204)
 def delete_subscription(request: ApiRequest, subscription_id: str):
     service.delete_subscription(request.caller, subscription_id)
     return json_response(None, 204)

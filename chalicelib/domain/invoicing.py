@@ -111,8 +111,11 @@ def billing_window(period_start: date, period_end: date) -> BillingWindow:
     """``[period_start 00:00Z, period_end + 1 day 00:00Z)``."""
     if period_end < period_start:
         raise ValueError("period_end must not be before period_start")
+    start = datetime.combine(period_start, time(0), tzinfo=timezone.utc)
+    if period_end == date.max:  # the day after is not representable: end at the last instant
+        return BillingWindow(start=start, end=datetime.max.replace(tzinfo=timezone.utc))
     return BillingWindow(
-        start=datetime.combine(period_start, time(0), tzinfo=timezone.utc),
+        start=start,
         end=datetime.combine(period_end + timedelta(days=1), time(0), tzinfo=timezone.utc),
     )
 
@@ -212,5 +215,5 @@ def invoice_number(prefix: str, created: datetime, sequence: int) -> str:
 
 
 def due_date(period_end: date) -> date:
-    """Payment is due 15 days after the period ends."""
-    return period_end + DUE_AFTER
+    """Payment is due 15 days after the period ends (at most the last representable date)."""
+    return min(period_end, date.max - DUE_AFTER) + DUE_AFTER

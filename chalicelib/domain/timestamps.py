@@ -20,7 +20,8 @@ def format_utc(value: datetime | None) -> str | None:
     """``2026-06-26T09:00:00Z`` (the API's output format)."""
     if value is None:
         return None
-    return to_utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat, not strftime: "%Y" does not zero-pad years before 1000 on Linux
+    return to_utc(value).replace(tzinfo=None).isoformat() + "Z"
 
 
 def format_offset(value: datetime | None) -> str | None:

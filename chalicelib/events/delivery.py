@@ -18,6 +18,7 @@ from chalicelib.config import settings
 from chalicelib.domain.timestamps import utc_now
 from chalicelib.events import outbound, signing
 from chalicelib.store import webhooks as store
+from chalicelib.store.accounts import load_key
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,11 @@ class Deliverer:
         subscription = store.get_subscription(subscription_id)
         if subscription is None:
             return None  # deleted, or its key was revoked: nothing to deliver
+        key = load_key(subscription.key_id)
+        if key is None or key.revoked:
+            # revoked while this subscription was being created: finish the revocation's work
+            store.delete_subscription(subscription.id, subscription.key_id)
+            return None
         now = self.clock()
         headers = {
             "Content-Type": "application/json",

@@ -27,6 +27,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(result.body)
 
     do_GET = do_HEAD = do_OPTIONS = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+    do_TRACE = _serve  # answered like any method API Gateway has no route for
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib's name
         # Request lines only: headers (and so keys) are never logged.

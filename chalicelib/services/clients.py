@@ -30,9 +30,14 @@ def list_clients(caller: Caller) -> list[Client]:
     return sorted(clients, key=lambda c: (c.name.casefold(), c.id))
 
 
-def create_client(caller: Caller, body: object) -> Client:
+def require_organisation(caller: Caller) -> None:
+    """403 for a caller without an organisation (before the body is parsed or validated)."""
     if caller.organisation_id is None:
         raise PermissionDenied(NO_ORGANISATION)
+
+
+def create_client(caller: Caller, body: object) -> Client:
+    require_organisation(caller)
     data = schemas.CLIENT_CREATE.validate(body)
     client_id = str(uuid.uuid4())
     client = Client(client_id, organisation_id=caller.organisation_id, name=data["name"],

@@ -10,7 +10,7 @@ project's whole history.
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Callable, Iterable
 
@@ -75,23 +75,41 @@ def _billed_projects(client: Client, project_ids: list[str] | None) -> list[Proj
     return [found[pid] for pid in project_ids]
 
 
+def _earlier(moment: datetime, span: timedelta) -> datetime:
+    """``moment - span``, or the earliest representable instant if that is before it."""
+    earliest = datetime.min.replace(tzinfo=timezone.utc)
+    return moment - span if moment - earliest > span else earliest
+
+
 def _tracked_spans(projects: Iterable[Project],
                    window: invoicing.BillingWindow) -> list[invoicing.TrackedSpan]:
     spans = []
     for project in projects:
-        earliest = window.start - project.longest_span()
+        earliest = _earlier(window.start, project.longest_span())
         for session in session_store.closed_spans(project.id, earliest, window.end, window.start):
             spans.append(invoicing.TrackedSpan(project.id, session.start_time, session.end_time))
     return spans
 
 
-def create_invoice(caller: Caller, body: object, now: Callable[[], datetime] = _now) -> Invoice:
+def require_organisation(caller: Caller) -> None:
+    """403 for a caller without an organisation, before the body is even parsed (SPEC 3)."""
     if caller.organisation_id is None:
         raise PermissionDenied(NO_ORGANISATION)
-    data = schemas.INVOICE_CREATE.validate(body)
-    client = project_store.get_client(data["client_id"])
-    if client is None or int(client.organisation_id) != caller.organisation_id:
-        raise ValidationError({"client_id": CLIENT_NOT_FOUND})
+
+
+def create_invoice(caller: Caller, body: object, now: Callable[[], datetime] = _now) -> Invoice:
+    require_organisation(caller)
+    found: dict[str, Client] = {}
+
+    def client_error(client_id: str) -> str | None:
+        client = project_store.get_client(client_id)
+        if client is None or int(client.organisation_id) != caller.organisation_id:
+            return CLIENT_NOT_FOUND
+        found["client"] = client
+        return None
+
+    data = schemas.validate(schemas.INVOICE_CREATE, body, {"client_id": client_error})
+    client = found["client"]
     projects = _billed_projects(client, data.get("project_ids"))
     projects.sort(key=lambda p: (p.name.casefold(), p.id))
     window = invoicing.billing_window(data["period_start"], data["period_end"])

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from chalicelib.auth.caller import Caller
 from chalicelib.domain import schemas
 from chalicelib.domain.money import format_money
-from chalicelib.errors import NotFound, ValidationError
+from chalicelib.errors import NotFound
 from chalicelib.events import bus, payloads
 from chalicelib.store import projects as store
 from chalicelib.store.projects import Project
@@ -39,18 +39,24 @@ def list_projects(caller: Caller) -> list[Project]:
     return store.visible_projects(caller.user_id, caller.team_ids)
 
 
-def _check_client(caller: Caller, client_id: str | None) -> None:
+def _client_error(caller: Caller, client_id: str | None) -> str | None:
+    """The ``client_id`` error unless it names a client of the caller's organisation (or is null)."""
     if client_id is None:
-        return
+        return None
     client = store.get_client(client_id)
     if client is None or caller.organisation_id is None or \
             int(client.organisation_id) != caller.organisation_id:
-        raise ValidationError({"client_id": CLIENT_NOT_FOUND})
+        return CLIENT_NOT_FOUND
+    return None
+
+
+def _validate(caller: Caller, schema, body: object, *, partial: bool = False) -> dict:
+    return schemas.validate(schema, body, {"client_id": lambda value: _client_error(caller, value)},
+                            partial=partial)
 
 
 def create_project(caller: Caller, body: object) -> Project:
-    data = schemas.PROJECT_CREATE.validate(body)
-    _check_client(caller, data["client_id"])
+    data = _validate(caller, schemas.PROJECT_CREATE, body)
     project = Project(str(uuid.uuid4()), owner_id=caller.user_id,
                       organisation_id=caller.organisation_id, name=data["name"],
                       is_active=data["is_active"], currency=data["currency"],
@@ -65,9 +71,7 @@ def create_project(caller: Caller, body: object) -> Project:
 
 def update_project(caller: Caller, project_id: str, body: object) -> Project:
     project = get_project(caller, project_id)
-    data = schemas.PROJECT_UPDATE.validate(body, partial=True)
-    if "client_id" in data:
-        _check_client(caller, data["client_id"])
+    data = _validate(caller, schemas.PROJECT_UPDATE, body, partial=True)
     actions = []
     for name, value in data.items():
         if name == "hourly_rate":

@@ -23,9 +23,11 @@ from chalicelib.events import bus, payloads
 from chalicelib.services.projects import visible_project
 from chalicelib.store import projects as project_store
 from chalicelib.store import sessions as store
+from chalicelib.store.projects import Project
 from chalicelib.store.sessions import Session
 
 PROJECT_NOT_FOUND = "Project not found."
+END_BEFORE_START = "End time must not be before start time."
 ACTIVE_FILTER = 'Must be "true" or "false".'
 MAX_PATCH_ATTEMPTS = 3
 
@@ -89,11 +91,19 @@ def list_sessions(caller: Caller, active: str | None, project_id: str | None) ->
     return [SessionView(s, names.get(s.project_id, "")) for s in found]
 
 
+def _project_lookup(caller: Caller, found: dict) -> Callable[[object], str | None]:
+    """A ``project_id`` lookup for :func:`schemas.validate` that keeps the project in ``found``."""
+    def lookup(project_id: object) -> str | None:
+        found["project"] = visible_project(caller, str(project_id))
+        return None if found["project"] is not None else PROJECT_NOT_FOUND
+    return lookup
+
+
 def create_session(caller: Caller, body: object) -> SessionView:
-    data = schemas.SESSION_CREATE.validate(body)
-    project = visible_project(caller, data["project_id"])
-    if project is None:
-        raise ValidationError({"project_id": PROJECT_NOT_FOUND})
+    found: dict = {}
+    data = schemas.validate(schemas.SESSION_CREATE, body,
+                            {"project_id": _project_lookup(caller, found)})
+    project = found["project"]
     running = data["end_time"] is None
     session = Session(str(uuid.uuid4()), user_id=caller.user_id, project_id=project.id,
                       start_time=data["start_time"], end_time=data["end_time"],
@@ -134,37 +144,35 @@ def close_session(caller: Caller, session_id: str,
 
 def update_session(caller: Caller, session_id: str, body: object) -> SessionView:
     """Amend a session; setting ``end_time`` on a running one closes it (exactly once)."""
-    data = schemas.SESSION_UPDATE.validate(body, partial=True)
+    session = _own(caller, session_id)  # 404 before any 400, as for the other resources
+    found: dict = {}
+
+    def end_time_error(end_time: object) -> str | None:  # start_time never changes
+        return END_BEFORE_START if end_time < session.start_time else None
+
+    data = schemas.validate(schemas.SESSION_UPDATE, body,
+                            {"end_time": end_time_error,
+                             "project_id": _project_lookup(caller, found)}, partial=True)
+    project = found.get("project")
     for _ in range(MAX_PATCH_ATTEMPTS):
-        session = _own(caller, session_id)
-        result = _try_update(caller, session, data)
+        result = _try_update(caller, session, data, project)
         if result is not None:
             return result
+        session = _own(caller, session_id)
     raise RuntimeError("session kept changing during PATCH")
 
 
-def _try_update(caller: Caller, session: Session, data: dict) -> SessionView | None:
-    errors = {}
-    end_time = data.get("end_time", session.end_time)
-    if end_time is not None and end_time < session.start_time:
-        errors["end_time"] = "End time must not be before start time."
-    project = None
-    if "project_id" in data:
-        project = visible_project(caller, data["project_id"])
-        if project is None:
-            errors["project_id"] = PROJECT_NOT_FOUND
-    if errors:
-        raise ValidationError(errors)
+def _try_update(caller: Caller, session: Session, data: dict,
+                project: Project | None) -> SessionView | None:
     was_running = session.end_time is None
     actions = [getattr(Session, name).set(value) for name, value in data.items()]
     if not actions:
         return SessionView(session, _name_of(session.project_id))
     if "end_time" in data and was_running:
         actions.append(Session.running_user_id.remove())
-        unchanged = Session.end_time.does_not_exist()
-    else:
-        unchanged = Session.end_time.does_not_exist() if was_running else \
-            Session.end_time == session.end_time
+    # Still running (so this PATCH is the one that closes it), or still closed: a closed
+    # session never reopens, so concurrent PATCHes of a closed session do not conflict.
+    unchanged = Session.end_time.does_not_exist() if was_running else Session.end_time.exists()
     try:
         session.update(actions=actions, condition=(Session.user_id == caller.user_id) & unchanged)
     except UpdateError as exc:

@@ -8,7 +8,7 @@ from chalicelib.auth.caller import Caller
 from chalicelib.config import settings
 from chalicelib.domain import schemas
 from chalicelib.domain.timestamps import utc_now
-from chalicelib.errors import NotFound
+from chalicelib.errors import NotFound, ValidationError
 from chalicelib.events import outbound
 from chalicelib.store import webhooks as store
 from chalicelib.store.webhooks import Subscription
@@ -28,9 +28,16 @@ def list_subscriptions(caller: Caller) -> list[Subscription]:
 
 def create_subscription(caller: Caller, body: object,
                         resolver=outbound.default_resolver) -> Subscription:
-    data = schemas.WEBHOOK_CREATE.validate(body)
-    outbound.check_target_url(data["target_url"],
-                              allow_insecure=settings().allow_insecure_webhooks, resolver=resolver)
+    def url_error(url: object) -> str | None:
+        try:
+            outbound.check_target_url(url, allow_insecure=settings().allow_insecure_webhooks,
+                                      resolver=resolver)
+        except ValidationError as exc:
+            return exc.errors["target_url"][0]
+        return None
+
+    # the URL is checked even when ``event`` failed: all failing fields together (SPEC 1)
+    data = schemas.validate(schemas.WEBHOOK_CREATE, body, {"target_url": url_error})
     event = data["event"]
     subscription = Subscription(
         str(uuid.uuid4()), key_id=caller.key_id, user_id=caller.user_id,

@@ -17,6 +17,7 @@ from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.domain.timestamps import to_utc
 from chalicelib.store.accounts import Counter
 from chalicelib.store.base import StageTableMeta, TableModel, shared_connection
 
@@ -76,7 +77,8 @@ class NumberingContention(RuntimeError):
 
 
 def sequence_name(organisation_id: int, created: datetime) -> str:
-    return f"invoice#{organisation_id}#{created:%Y%m}"
+    """The counter of the organisation's UTC month of ``created`` (the number's month)."""
+    return f"invoice#{organisation_id}#{to_utc(created):%Y%m}"
 
 
 def save_numbered(invoice: Invoice, number_for, sleep=time.sleep) -> Invoice:

@@ -1,0 +1,288 @@
+"""The OpenAPI 3.1 document, generated from the running app's routes on first request.
+
+Generated, not hand-kept, because every part already has one source in the code: the
+route table (methods, paths, path parameters, success status, which routes need a key)
+is ``app.routes``; request bodies are the validators of :mod:`chalicelib.domain.schemas`
+(translated by :mod:`.bodies`, so a new field or rule reaches the schema by itself);
+response bodies sit next to their serializers. A hand-kept YAML file would be a second
+copy of all three. What is left to say in words lives in :mod:`.operations`, and a test
+fails when a route has no entry there or an entry has no route.
+
+Built once per process, on the first request for it (not at import: cold start), and
+serialised once per format and base URL.
+"""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Mapping
+
+from chalicelib.api import idempotency
+from chalicelib.schema import bodies, operations, types
+
+OPENAPI_VERSION = "3.1.0"
+API_VERSION = "1.0.0"
+TITLE = "Temporal.ist public API"
+# Routes that are not part of the API's contract: the docs page and its assets.
+UNDESCRIBED = frozenset({"get_docs", "get_docs_asset"})
+NOT_ALLOWED_PREFIX = "not_allowed"
+METHODS = ("GET", "POST", "PATCH", "DELETE")
+
+_DESCRIPTION = """\
+Automate time tracking and invoicing: projects, sessions, clients, invoices and webhooks.
+
+**Authentication.** Every operation except this document needs
+`Authorization: Bearer tk_live_<id>_<secret>` (the scheme name is case-insensitive).
+A missing, malformed, unknown or revoked key gets 401; a key whose user is not on the
+Pro plan gets 403. **Scopes:** a `read` key may call GET (and HEAD/OPTIONS); POST, PATCH
+and DELETE need a `write` key (403 otherwise). Each operation names its scope in
+`x-scope` and in its description.
+
+**Conventions.** JSON in and out; a body is parsed when `Content-Type` is
+`application/json` or absent (another type: 415). Unknown and read-only body fields are
+ignored. Strings are trimmed. Every path works with and without the trailing slash. An id
+that is not a UUID, does not exist or is not visible to your key gives 404. A known path
+with an unsupported method gives 405 with an `Allow` header. Timestamps are
+`YYYY-MM-DDTHH:MM:SSZ` (UTC); money is a string with two decimals and accepts a string
+or a number on input (scientific notation such as `"1e2"` is also accepted).
+
+**Idempotency (extension).** Any POST may carry an `Idempotency-Key` (1-255 printable
+ASCII). The first answer (2xx or 4xx) is kept for 24 hours per API key; a repeat with the
+same method, path and body gets it again with `Idempotent-Replayed: true` and does
+nothing else; a different request with the same key gets 400; a repeat while the first
+is still running gets 409.
+"""
+
+
+def _ref(kind: str, name: str) -> dict:
+    return {"$ref": f"#/components/{kind}/{name}"}
+
+
+def _json(schema: dict) -> dict:
+    return {"application/json": {"schema": schema}}
+
+
+def _components() -> dict:
+    schemas: dict[str, Any] = dict(operations.RESPONSE_SCHEMAS)
+    for name, (validator, partial) in operations.REQUEST_SCHEMAS.items():
+        body = bodies.body_schema(validator, partial=partial)
+        for prop, property_schema in body["properties"].items():
+            note = operations.REQUEST_PROPERTY_NOTES.get((name, prop), {})
+            if "replace" in note:
+                body["properties"][prop] = dict(note["replace"])
+            elif "description" in note:
+                described = property_schema.get("description")
+                property_schema["description"] = note["description"] + (
+                    f" {described}" if described else "")
+        schemas[name] = body
+    schemas["Detail"] = types.DETAIL
+    schemas["FieldErrors"] = types.FIELD_ERRORS
+    detail = _ref("schemas", "Detail")
+    return {
+        "securitySchemes": {"bearerAuth": {
+            "type": "http", "scheme": "bearer", "bearerFormat": "tk_live_<id>_<secret>",
+            "description": "An API key from Settings → API Keys (or the operator CLI).",
+        }},
+        "schemas": schemas,
+        "headers": {
+            "IdempotentReplayed": {
+                "description": "`true` when this is the stored answer to an earlier request "
+                               "with the same `Idempotency-Key`.",
+                "schema": {"type": "string", "enum": ["true"]}},
+            "WWWAuthenticate": {"required": True, "schema": {"type": "string", "const": "Bearer"}},
+            "Allow": {"required": True, "description": "The methods the path supports.",
+                      "schema": {"type": "string"}},
+        },
+        "parameters": {"IdempotencyKey": {
+            "name": idempotency.HEADER, "in": "header", "required": False,
+            "description": ("Makes a retry safe: the first answer (2xx or 4xx) is stored for 24 "
+                            "hours and replayed to repeats of the same request (extension)."),
+            "schema": {"type": "string", "minLength": 1, "maxLength": idempotency.MAX_LENGTH,
+                       "pattern": "^[!-~](?:[ -~]*[!-~])?$"},
+        }},
+        "responses": {
+            "ValidationFailed": {
+                "description": ("Validation failed: a body keyed by field name (every failing "
+                                "field), or a `detail` (invalid JSON, an `Idempotency-Key` "
+                                "reused for a different request, or a state that forbids the "
+                                "action)."),
+                "content": _json({"oneOf": [detail, _ref("schemas", "FieldErrors")]})},
+            "Unauthorized": {
+                "description": "Missing, malformed, invalid or revoked API key: "
+                               '`{"detail": "Invalid or missing API key."}`.',
+                "headers": {"WWW-Authenticate": _ref("headers", "WWWAuthenticate")},
+                "content": _json(detail)},
+            "NotFound": {"description": 'No such resource, or not visible to your key: '
+                                        '`{"detail": "Not found."}`.',
+                         "content": _json(detail)},
+            "MethodNotAllowed": {
+                "description": ('The path exists but not with this method: '
+                                '`{"detail": "Method \\"PUT\\" not allowed."}`. Any path of this '
+                                'document answers so for the methods it does not list.'),
+                "headers": {"Allow": _ref("headers", "Allow")},
+                "content": _json(detail)},
+            "IdempotencyInProgress": {
+                "description": "A request with this `Idempotency-Key` is still running.",
+                "content": _json(detail)},
+            "UnsupportedMediaType": {
+                "description": 'The body is not JSON: `{"detail": "Unsupported media type '
+                               '\\"text/plain\\" in request."}`.',
+                "content": _json(detail)},
+        },
+    }
+
+
+def _doc_path(route_path: str, prefix: str) -> str:
+    """``/api/v1/projects/{project_id}`` → ``/projects/{project_id}/`` (as the reference writes it)."""
+    path = route_path[len(prefix):] if route_path.startswith(prefix) else route_path
+    return path if "." in path.rsplit("/", 1)[-1] else path + "/"
+
+
+def _forbidden(op: operations.Operation, scope: str) -> dict:
+    reasons = ['the user is not on the Pro plan (`"Public API access is a Pro feature."`)']
+    if scope == operations.WRITE_SCOPE:
+        reasons.append("the key has read scope")
+    if op.forbidden:
+        reasons.append(f'`"{op.forbidden}"`')
+    return {"description": "Forbidden: " + "; or ".join(reasons) + ".",
+            "content": _json(_ref("schemas", "Detail"))}
+
+
+def _operation(view_name: str, method: str, route: Any, path_params: list[str]) -> dict:
+    op = operations.OPERATIONS[view_name]
+    public = route.authorizer is None
+    scope = operations.READ_SCOPE if method == "GET" else operations.WRITE_SCOPE
+    status = str(getattr(route.view_function, "success_status", 200))
+    description = op.description
+    if not public:
+        description += f"\n\n**Scope:** `{scope}`."
+    result: dict[str, Any] = {
+        "operationId": view_name, "tags": [op.tag], "summary": op.summary,
+        "description": description,
+    }
+    parameters: list[dict] = [
+        {"name": name, "in": "path", "required": True, "description": "The resource's UUID.",
+         "schema": {"type": "string", "format": "uuid"}} for name in path_params]
+    parameters += [{"name": q.name, "in": "query", "required": False,
+                    "description": q.description, "schema": q.schema} for q in op.query]
+    if method == "POST":
+        parameters.append(_ref("parameters", "IdempotencyKey"))
+    if parameters:
+        result["parameters"] = parameters
+    if op.body:
+        body: dict[str, Any] = {"schema": _ref("schemas", op.body)}
+        if op.body_example:
+            body["example"] = op.body_example
+        _, partial = operations.REQUEST_SCHEMAS[op.body]
+        result["requestBody"] = {"required": not partial,
+                                 "content": {"application/json": body}}
+
+    responses: dict[str, Any] = {}
+    success: dict[str, Any] = {"description": _success_text(status)}
+    if op.response_schema is not None:
+        success["content"] = _json(op.response_schema)
+    elif op.response is not None:
+        item = _ref("schemas", op.response)
+        success["content"] = _json({"type": "array", "items": item} if op.many else item)
+    elif view_name == "get_openapi":
+        success["content"] = {"application/yaml": {"schema": {"type": "object"}},
+                              "application/json": {"schema": {"type": "object"}}}
+    if method == "POST":
+        success["headers"] = {"Idempotent-Replayed": _ref("headers", "IdempotentReplayed")}
+    if op.links:
+        success["links"] = {name: {"operationId": target,
+                                   "parameters": {param: "$response.body#/id"},
+                                   "description": f"The created resource's `id` as `{param}`."}
+                            for name, (target, param) in op.links.items()}
+    responses[status] = success
+    if op.body or op.query or method == "POST" or op.bad_request:
+        responses["400"] = _ref("responses", "ValidationFailed")
+    if not public:
+        responses["401"] = _ref("responses", "Unauthorized")
+        responses["403"] = _forbidden(op, scope)
+        result["x-scope"] = scope
+    else:
+        result["security"] = []
+    if path_params:
+        responses["404"] = _ref("responses", "NotFound")
+    if method == "POST":
+        responses["409"] = _ref("responses", "IdempotencyInProgress")
+    if op.body:
+        responses["415"] = _ref("responses", "UnsupportedMediaType")
+    result["responses"] = dict(sorted(responses.items()))
+    return result
+
+
+def _success_text(status: str) -> str:
+    return {"200": "OK.", "201": "Created.", "204": "Deleted; no body."}.get(status, "OK.")
+
+
+def described_routes(routes: Mapping[str, Mapping[str, Any]]) -> dict[tuple[str, str], str]:
+    """(method, route path) → view name of every route the document must describe."""
+    return {(method, path): route.view_name
+            for path, entries in routes.items() for method, route in entries.items()
+            if not route.view_name.startswith(NOT_ALLOWED_PREFIX)
+            and route.view_name not in UNDESCRIBED}
+
+
+def build(routes: Mapping[str, Mapping[str, Any]], prefix: str) -> dict:
+    """The document for ``app.routes`` (paths relative to ``prefix``, e.g. ``/api/v1``)."""
+    paths: dict[str, dict] = {}
+    described = described_routes(routes)
+    missing = sorted(v for v in described.values() if v not in operations.OPERATIONS)
+    if missing:
+        raise LookupError(f"routes without a description: {', '.join(missing)}")
+    order = list(operations.OPERATIONS)  # the reference's order: identity, projects, ...
+    for (method, route_path), view_name in sorted(described.items(),
+                                                  key=lambda item: order.index(item[1])):
+        route = routes[route_path][method]
+        path_params = re.findall(r"{(\w+)}", route_path)
+        paths.setdefault(_doc_path(route_path, prefix), {})[method.lower()] = _operation(
+            view_name, method, route, path_params)
+    for path_item in paths.values():
+        ordered = sorted(path_item.items(), key=lambda item: METHODS.index(item[0].upper()))
+        path_item.clear()
+        path_item.update(ordered)
+    tags = []
+    for op in operations.OPERATIONS.values():
+        if op.tag not in tags:
+            tags.append(op.tag)
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {"title": TITLE, "version": API_VERSION, "description": _DESCRIPTION},
+        "servers": [{"url": prefix}],
+        "security": [{"bearerAuth": []}],
+        "tags": [{"name": tag} for tag in tags],
+        "paths": paths,
+        "components": _components(),
+    }
+
+
+class DocumentCache:
+    """One document per process; its JSON and YAML per base URL (the stage may prefix it)."""
+
+    def __init__(self) -> None:
+        self._document: dict | None = None
+        self._rendered: dict[tuple[str, str], str] = {}
+
+    def document(self, routes: Mapping[str, Mapping[str, Any]], prefix: str) -> dict:
+        if self._document is None:
+            self._document = build(routes, prefix)
+        return self._document
+
+    def render(self, routes: Mapping[str, Mapping[str, Any]], prefix: str, base: str,
+               fmt: str) -> str:
+        key = (base, fmt)
+        if key not in self._rendered:
+            document = {**self.document(routes, prefix), "servers": [{"url": base}]}
+            document = json.loads(json.dumps(document))  # no shared objects: no YAML anchors
+            if fmt == "json":
+                text = json.dumps(document, indent=2, ensure_ascii=False)
+            else:
+                import yaml  # only this route needs it
+                text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
+            self._rendered[key] = text
+        return self._rendered[key]
+
+
+CACHE = DocumentCache()
