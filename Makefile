@@ -6,7 +6,7 @@ PORT ?= 8000
 AWS_PORT ?= 4566
 STAGE ?= prod
 
-.PHONY: run test venv clean
+.PHONY: run test bench venv clean
 
 venv: $(VENV)/.installed
 
@@ -22,6 +22,10 @@ run: venv
 test: venv
 	bash scripts/ensure-chromium.sh  # the docs-page browser test needs Debian's chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: venv
+	$(BIN)/python -m compileall -q app.py chalicelib  # app and baseline both measured with bytecode present
+	$(BIN)/python -m bench.run
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .hypothesis

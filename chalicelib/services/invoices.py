@@ -12,10 +12,10 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from chalicelib.auth.caller import Caller
-from chalicelib.domain import invoicing, schemas
+from chalicelib.domain import schemas
 from chalicelib.domain.money import format_money, parse_money
 from chalicelib.errors import BadRequest, NotFound, PermissionDenied, ValidationError
 from chalicelib.events import bus, payloads
@@ -25,6 +25,9 @@ from chalicelib.store import projects as project_store
 from chalicelib.store import sessions as session_store
 from chalicelib.store.invoices import Invoice
 from chalicelib.store.projects import Client, Project
+
+if TYPE_CHECKING:  # the maths is imported by create_invoice alone (cold start)
+    from chalicelib.domain import invoicing
 
 NO_ORGANISATION = "You must belong to an organisation to create invoices."
 CLIENT_NOT_FOUND = "Client not found."
@@ -83,6 +86,7 @@ def _earlier(moment: datetime, span: timedelta) -> datetime:
 
 def _tracked_spans(projects: Iterable[Project],
                    window: invoicing.BillingWindow) -> list[invoicing.TrackedSpan]:
+    from chalicelib.domain import invoicing
     spans = []
     for project in projects:
         earliest = _earlier(window.start, project.longest_span())
@@ -98,6 +102,7 @@ def require_organisation(caller: Caller) -> None:
 
 
 def create_invoice(caller: Caller, body: object, now: Callable[[], datetime] = _now) -> Invoice:
+    from chalicelib.domain import invoicing
     require_organisation(caller)
     found: dict[str, Client] = {}
 

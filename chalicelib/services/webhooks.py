@@ -9,7 +9,6 @@ from chalicelib.config import settings
 from chalicelib.domain import schemas
 from chalicelib.domain.timestamps import utc_now
 from chalicelib.errors import NotFound, ValidationError
-from chalicelib.events import outbound
 from chalicelib.store import webhooks as store
 from chalicelib.store.webhooks import Subscription
 
@@ -26,8 +25,12 @@ def list_subscriptions(caller: Caller) -> list[Subscription]:
     return store.subscriptions_of_key(caller.key_id)
 
 
-def create_subscription(caller: Caller, body: object,
-                        resolver=outbound.default_resolver) -> Subscription:
+def create_subscription(caller: Caller, body: object, resolver=None) -> Subscription:
+    # Imported here: TLS and HTTP client modules are only for this call and for delivery,
+    # not for every request's cold start.
+    from chalicelib.events import outbound
+    resolver = resolver or outbound.default_resolver
+
     def url_error(url: object) -> str | None:
         try:
             outbound.check_target_url(url, allow_insecure=settings().allow_insecure_webhooks,
