@@ -4,7 +4,8 @@ from chalice.app import SQSEvent
 
 from chalicelib.api import clients, docs, invoices, me, projects, routing, sessions, webhooks
 from chalicelib.auth.authorizer import auth
-from chalicelib.events import bus, fanout
+from chalicelib.events import bus
+from chalicelib.lazy import LazyModule
 
 API_PREFIX = "/api/v1"
 # The event source's queue is wired to the stage's queue by the deployment template;
@@ -17,7 +18,8 @@ for blueprint in (me.me, projects.projects, sessions.sessions, clients.clients,
                   invoices.invoices, webhooks.webhooks, docs.docs):
     app.register_blueprint(blueprint, url_prefix=API_PREFIX)
 routing.install_method_not_allowed(app)
-bus.add_publisher(fanout.publish)
+fanout = LazyModule("chalicelib.events.fanout")  # loaded by the first change that fires an event
+bus.add_publisher(lambda change: fanout.publish(change))
 
 
 @app.on_sqs_message(queue=WEBHOOK_QUEUE, batch_size=10)

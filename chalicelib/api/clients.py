@@ -4,8 +4,10 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from chalicelib.api.routing import ApiRequest, endpoint
+from chalicelib.lazy import LazyModule
 from chalicelib.schema import types as t
-from chalicelib.services import clients as service
+
+service = LazyModule("chalicelib.services.clients")  # loaded by the first request that needs it
 
 clients = Blueprint(__name__)
 

@@ -26,7 +26,9 @@ from chalice import Response
 
 from chalicelib import errors
 from chalicelib.domain.timestamps import utc_now
-from chalicelib.store import idempotency as store
+from chalicelib.lazy import LazyModule
+
+store = LazyModule("chalicelib.store.idempotency")  # only requests that carry a key need it
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"

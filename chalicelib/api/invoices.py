@@ -6,8 +6,10 @@ from chalice import Blueprint
 from chalicelib.api.routing import ApiRequest, endpoint
 from chalicelib.domain.schemas import INVOICE_STATUSES
 from chalicelib.domain.timestamps import format_utc
+from chalicelib.lazy import LazyModule
 from chalicelib.schema import types as t
-from chalicelib.services import invoices as service
+
+service = LazyModule("chalicelib.services.invoices")  # loaded by the first request that needs it
 
 invoices = Blueprint(__name__)
 

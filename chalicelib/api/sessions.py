@@ -6,15 +6,17 @@ from chalice import Blueprint
 from chalicelib.api.routing import ApiRequest, endpoint, json_response
 from chalicelib.domain.schemas import STARTED_VIA
 from chalicelib.domain.timestamps import format_utc
+from chalicelib.lazy import LazyModule
 from chalicelib.schema import types as t
-from chalicelib.services import sessions as service
+
+service = LazyModule("chalicelib.services.sessions")  # loaded by the first request that needs it
 
 sessions = Blueprint(__name__)
 
 ALREADY_CLOSED = "Session is already closed."
 
 
-def session_json(view: service.SessionView) -> dict:
+def session_json(view) -> dict:
     session = view.session
     return {
         "id": session.id,

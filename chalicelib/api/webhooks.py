@@ -6,8 +6,10 @@ from chalice import Blueprint
 from chalicelib.api.routing import ApiRequest, endpoint, json_response
 from chalicelib.domain.schemas import WEBHOOK_EVENTS
 from chalicelib.domain.timestamps import format_utc
+from chalicelib.lazy import LazyModule
 from chalicelib.schema import types as t
-from chalicelib.services import webhooks as service
+
+service = LazyModule("chalicelib.services.webhooks")  # loaded by the first request that needs it
 
 webhooks = Blueprint(__name__)
 

@@ -9,14 +9,21 @@ from the ``detail`` context value through the ACCESS_DENIED gateway response.
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from chalice import Blueprint
 from chalice.app import AuthRequest
 
 from chalicelib.auth import tokens
 from chalicelib.domain import accounts as rules
-from chalicelib.store.accounts import ApiKey, load_key
+from chalicelib.lazy import LazyModule
+
+if TYPE_CHECKING:
+    from chalicelib.store.accounts import ApiKey
+
+# The API function imports this module for the routes' reference; only the authorizer
+# function reads keys, so the key table's model loads on the first authorisation.
+accounts = LazyModule("chalicelib.store.accounts")
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +66,9 @@ def caller_context(key: ApiKey) -> dict[str, str]:
 
 
 def authorize(authorization: str | None, method_arn: str,
-              lookup: Callable[[str], ApiKey | None] = load_key) -> dict:
+              lookup: Callable[[str], ApiKey | None] | None = None) -> dict:
     """The authorizer's answer for one request, or :class:`Unauthorized`."""
+    lookup = lookup or accounts.load_key
     try:
         key_id, secret = tokens.parse_authorization(authorization)
     except tokens.InvalidToken as exc:
