@@ -53,4 +53,4 @@ def get_client(request: ApiRequest, client_id: str) -> dict:
 
 @endpoint(clients, "/clients/{client_id}", ("PATCH",))
 def update_client(request: ApiRequest, client_id: str) -> dict:
-    return client_json(service.update_client(request.caller, client_id, request.json()))
+    return client_json(service.update_client(request.caller, client_id, request.json))

@@ -51,4 +51,4 @@ def get_project(request: ApiRequest, project_id: str) -> dict:
 
 @endpoint(projects, "/projects/{project_id}", ("PATCH",))
 def update_project(request: ApiRequest, project_id: str) -> dict:
-    return project_json(service.update_project(request.caller, project_id, request.json()))
+    return project_json(service.update_project(request.caller, project_id, request.json))

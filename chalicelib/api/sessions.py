@@ -68,7 +68,7 @@ def get_session(request: ApiRequest, session_id: str) -> dict:
 
 @endpoint(sessions, "/sessions/{session_id}", ("PATCH",))
 def update_session(request: ApiRequest, session_id: str) -> dict:
-    return session_json(service.update_session(request.caller, session_id, request.json()))
+    return session_json(service.update_session(request.caller, session_id, request.json))
 
 
 @endpoint(sessions, "/sessions/{session_id}", ("DELETE",), status_code=204)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
+from typing import Callable
 
 from chalicelib.auth.caller import Caller
 from chalicelib.domain import schemas
@@ -48,9 +49,10 @@ def create_client(caller: Caller, body: object) -> Client:
     return client
 
 
-def update_client(caller: Caller, client_id: str, body: object) -> Client:
+def update_client(caller: Caller, client_id: str, read_body: Callable[[], object]) -> Client:
+    """PATCH: the body is read only once the client is found (404 before 400/415)."""
     client = get_client(caller, client_id)
-    data = schemas.CLIENT_UPDATE.validate(body, partial=True)
+    data = schemas.CLIENT_UPDATE.validate(read_body(), partial=True)
     actions = []
     for name, value in data.items():
         if name == "hourly_rate":

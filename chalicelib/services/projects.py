@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
+from typing import Callable
 
 from chalicelib.auth.caller import Caller
 from chalicelib.domain import schemas
@@ -69,9 +70,10 @@ def create_project(caller: Caller, body: object) -> Project:
     return project
 
 
-def update_project(caller: Caller, project_id: str, body: object) -> Project:
+def update_project(caller: Caller, project_id: str, read_body: Callable[[], object]) -> Project:
+    """PATCH: the body is read only once the project is found (404 before 400/415)."""
     project = get_project(caller, project_id)
-    data = _validate(caller, schemas.PROJECT_UPDATE, body, partial=True)
+    data = _validate(caller, schemas.PROJECT_UPDATE, read_body(), partial=True)
     actions = []
     for name, value in data.items():
         if name == "hourly_rate":

@@ -142,15 +142,19 @@ def close_session(caller: Caller, session_id: str,
     return CloseResult(view, True)
 
 
-def update_session(caller: Caller, session_id: str, body: object) -> SessionView:
-    """Amend a session; setting ``end_time`` on a running one closes it (exactly once)."""
+def update_session(caller: Caller, session_id: str,
+                   read_body: Callable[[], object]) -> SessionView:
+    """Amend a session; setting ``end_time`` on a running one closes it (exactly once).
+
+    The body is read only once the session is found (404 before 400/415).
+    """
     session = _own(caller, session_id)  # 404 before any 400, as for the other resources
     found: dict = {}
 
     def end_time_error(end_time: object) -> str | None:  # start_time never changes
         return END_BEFORE_START if end_time < session.start_time else None
 
-    data = schemas.validate(schemas.SESSION_UPDATE, body,
+    data = schemas.validate(schemas.SESSION_UPDATE, read_body(),
                             {"end_time": end_time_error,
                              "project_id": _project_lookup(caller, found)}, partial=True)
     project = found.get("project")

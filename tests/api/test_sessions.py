@@ -710,3 +710,13 @@ def test_each_session_fires_its_own_events(api, project, events):
     assert [(c.event, c.data["uuid"]) for c in events] == [
         ("session.created", first["id"]), ("session.created", second["id"]),
         ("session.closed", first["id"]), ("session.closed", second["id"])]
+
+
+@pytest.mark.parametrize("resource", ["projects", "sessions", "clients"])
+@pytest.mark.parametrize("body,content_type", [(b"{bad", "application/json"),
+                                               (b"x", "text/plain")])
+def test_patch_of_a_missing_id_is_404_before_the_body_is_read(api, resource, body, content_type):
+    """DRF order: the object is looked up first, so a bad body on a missing id is still 404."""
+    response = api.request("PATCH", f"/{resource}/3f2504e0-4f89-41d3-9a0c-0305e82c3301/",
+                           body=body, headers={"Content-Type": content_type})
+    assert (response.status_code, response.json()) == (404, {"detail": "Not found."})
