@@ -184,9 +184,8 @@ def _operation(view_name: str, method: str, route: Any, path_params: list[str]) 
     elif op.response is not None:
         item = _ref("schemas", op.response)
         success["content"] = _json({"type": "array", "items": item} if op.many else item)
-    elif view_name == "get_openapi":
-        success["content"] = {"application/yaml": {"schema": {"type": "object"}},
-                              "application/json": {"schema": {"type": "object"}}}
+    elif op.media_types:
+        success["content"] = {media: {"schema": {"type": "object"}} for media in op.media_types}
     if method == "POST":
         success["headers"] = {"Idempotent-Replayed": _ref("headers", "IdempotentReplayed")}
     if op.links:
@@ -195,7 +194,12 @@ def _operation(view_name: str, method: str, route: Any, path_params: list[str]) 
                                    "description": f"The created resource's `id` as `{param}`."}
                             for name, (target, param) in op.links.items()}
     responses[status] = success
-    if op.body or op.query or method == "POST" or op.bad_request:
+    if op.bad_request:
+        responses["400"] = {
+            "description": f'`{{"detail": "{op.bad_request}"}}`, or a field error as for any '
+                           "request (e.g. a malformed `Idempotency-Key`).",
+            "content": _json({"oneOf": [_ref("schemas", "Detail"), _ref("schemas", "FieldErrors")]})}
+    elif op.body or op.query or method == "POST":
         responses["400"] = _ref("responses", "ValidationFailed")
     if not public:
         responses["401"] = _ref("responses", "Unauthorized")

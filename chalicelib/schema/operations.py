@@ -79,6 +79,7 @@ class Operation:
     response: str | None = None
     many: bool = False
     response_schema: dict | None = None  # instead of ``response`` when the body has two shapes
+    media_types: tuple[str, ...] = ()  # a success body that is not JSON-only (the document)
     body: str | None = None
     body_example: dict | None = None
     query: tuple[Query, ...] = ()
@@ -221,6 +222,7 @@ OPERATIONS: dict[str, Operation] = {
         "The OpenAPI 3.1 document of the API, no key needed. YAML (`application/yaml`) by "
         "default; JSON with `?format=json` or `Accept: application/json`; `?format=yaml` "
         "forces YAML.",
+        media_types=("application/yaml", "application/json"),
         query=(Query("format", {"type": "string", "enum": ["json", "yaml"]},
                      "`json` or `yaml`; wins over the `Accept` header."),)),
 }

@@ -22,6 +22,7 @@ import time
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
+from decimal import ROUND_HALF_UP, Decimal
 from email.message import Message
 
 import pytest
@@ -414,7 +415,11 @@ def test_invoice_data(five_events, receiver):
     assert created["data"] == expected(invoice)
     assert created["data"]["status"] == "draft" and created["data"]["paid_date"] is None
     assert created["data"]["currency"] == "EUR"
-    assert created["data"]["subtotal"] == "240.00"  # two hours at the project's 120.00
+    # about two hours at the project's 120.00: exactly what was tracked, to the cent
+    seconds = five_events["closed"]["total_seconds"]
+    assert 7200 <= seconds < 7260
+    billed = (Decimal(seconds) * Decimal("120.00") / 3600).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    assert created["data"]["subtotal"] == str(billed)
     assert created["occurred_at"] == int(parse(invoice["created"]).timestamp())
 
     paid_event = json.loads(receiver.at("/invoice.paid")[0].body)
