@@ -10,6 +10,7 @@ from chalicelib.domain import schemas
 from chalicelib.domain.money import format_money
 from chalicelib.errors import NotFound, PermissionDenied
 from chalicelib.store import projects as store
+from chalicelib.store.base import update_actions
 from chalicelib.store.projects import Client
 
 NO_ORGANISATION = "You must belong to an organisation to manage clients."
@@ -53,14 +54,11 @@ def update_client(caller: Caller, client_id: str, read_body: Callable[[], object
     """PATCH: the body is read only once the client is found (404 before 400/415)."""
     client = get_client(caller, client_id)
     data = schemas.CLIENT_UPDATE.validate(read_body(), partial=True)
-    actions = []
-    for name, value in data.items():
-        if name == "hourly_rate":
-            value = format_money(value)
-        attribute = getattr(Client, name)
-        actions.append(attribute.remove() if value is None else attribute.set(value))
-        if name == "name":
-            actions.append(Client.name_key.set(Client.sort_key(value, client.id)))
+    if "hourly_rate" in data:
+        data["hourly_rate"] = format_money(data["hourly_rate"])
+    if "name" in data:
+        data["name_key"] = Client.sort_key(data["name"], client.id)
+    actions = update_actions(Client, data)
     if actions:
         client.update(actions=actions,
                       condition=Client.organisation_id == caller.organisation_id)

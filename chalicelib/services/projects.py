@@ -11,6 +11,7 @@ from chalicelib.domain.money import format_money
 from chalicelib.errors import NotFound
 from chalicelib.events import bus, payloads
 from chalicelib.store import projects as store
+from chalicelib.store.base import update_actions
 from chalicelib.store.projects import Project
 
 CLIENT_NOT_FOUND = "Client not found."
@@ -74,12 +75,9 @@ def update_project(caller: Caller, project_id: str, read_body: Callable[[], obje
     """PATCH: the body is read only once the project is found (404 before 400/415)."""
     project = get_project(caller, project_id)
     data = _validate(caller, schemas.PROJECT_UPDATE, read_body(), partial=True)
-    actions = []
-    for name, value in data.items():
-        if name == "hourly_rate":
-            value = format_money(value)
-        attribute = getattr(Project, name)
-        actions.append(attribute.remove() if value is None else attribute.set(value))
+    if "hourly_rate" in data:
+        data["hourly_rate"] = format_money(data["hourly_rate"])
+    actions = update_actions(Project, data)
     if actions:
         project.update(actions=actions, condition=Project.id.exists())
     return project

@@ -31,6 +31,12 @@ class TableModel(Model):
         return connection
 
 
+def update_actions(model: type[Model], changes: dict) -> list:
+    """A PATCH's changes as update actions: SET a value, REMOVE on ``None`` (stored as absent)."""
+    return [getattr(model, name).remove() if value is None else getattr(model, name).set(value)
+            for name, value in changes.items()]
+
+
 def shared_connection() -> Connection:
     """A PynamoDB connection on the shared client, for transactions and batch calls."""
     connection = Connection()
