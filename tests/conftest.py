@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,3 +136,38 @@ def api(gateway, account) -> ApiClient:
 def anonymous(gateway, aws) -> ApiClient:
     """A client without a key."""
     return ApiClient(gateway)
+
+
+@pytest.fixture
+def events():
+    """Every change the services emit during the test, from any thread, in order."""
+    from chalicelib.events import bus
+    recorded: list = []
+    lock = threading.Lock()
+
+    def record(change) -> None:
+        with lock:
+            recorded.append(change)
+
+    bus.add_publisher(record)
+    yield recorded
+    bus.remove_publisher(record)
+
+
+@pytest.fixture
+def colleague(gateway, make_account, account) -> ApiClient:
+    """Another user of the default account's organisation (not in any team)."""
+    return ApiClient(gateway, make_account(organisation_id=account.organisation_id,
+                                           email="dwight@example.com").token)
+
+
+@pytest.fixture
+def outsider(gateway, make_account) -> ApiClient:
+    """A user of another organisation."""
+    return ApiClient(gateway, make_account("Initech", email="peter@initech.example").token)
+
+
+@pytest.fixture
+def solo(gateway, make_account) -> ApiClient:
+    """A Pro user with a write key but no organisation."""
+    return ApiClient(gateway, make_account(None, email="solo@example.com").token)

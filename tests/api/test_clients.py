@@ -6,7 +6,6 @@ import uuid
 
 import pytest
 
-from chalicelib.events import bus
 from tests.conftest import ApiClient
 
 # The reference's examples, verbatim (Clients section).
@@ -34,38 +33,6 @@ def assert_client_shape(body: dict) -> None:
         assert isinstance(body[name], str)
     assert body["hourly_rate"] is None or re.fullmatch(r"\d+\.\d\d", body["hourly_rate"])
     assert re.fullmatch(r"[A-Z]{3}", body["currency"])
-
-
-@pytest.fixture
-def events():
-    """The changes the services emit during the test, in order (a recording bus publisher)."""
-    recorded: list[bus.Change] = []
-
-    def record(change: bus.Change) -> None:
-        recorded.append(change)
-
-    bus.add_publisher(record)
-    yield recorded
-    bus.remove_publisher(record)
-
-
-@pytest.fixture
-def colleague(gateway, make_account, account) -> ApiClient:
-    """Another user of the default account's organisation."""
-    return ApiClient(gateway, make_account(organisation_id=account.organisation_id,
-                                           email="dwight@example.com").token)
-
-
-@pytest.fixture
-def outsider(gateway, make_account) -> ApiClient:
-    """A user of another organisation."""
-    return ApiClient(gateway, make_account("Initech", email="peter@initech.example").token)
-
-
-@pytest.fixture
-def solo(gateway, make_account) -> ApiClient:
-    """A Pro user with a write key but no organisation."""
-    return ApiClient(gateway, make_account(None, email="solo@example.com").token)
 
 
 def create(api: ApiClient, **fields) -> dict:

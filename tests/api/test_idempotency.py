@@ -8,18 +8,8 @@ import pytest
 from chalice import Response
 
 from chalicelib.api import idempotency
-from chalicelib.events import bus
 from chalicelib.store.idempotency import IdempotencyRecord
 from tests.conftest import ApiClient
-
-
-@pytest.fixture
-def events():
-    """Every event emitted during the test, in order."""
-    seen: list[bus.Change] = []
-    bus.add_publisher(seen.append)
-    yield seen
-    bus.remove_publisher(seen.append)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ sessions, rates and projects, stores the result and serves it with the contract'
 from __future__ import annotations
 
 import re
-import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -82,20 +81,6 @@ def utc_today_around(call) -> tuple[object, set[str]]:
 
 
 # --- fixtures ---------------------------------------------------------------------------
-
-@pytest.fixture
-def events():
-    """Every change the event bus emits during the test, in order (recorder removed after)."""
-    seen: list[bus.Change] = []
-    lock = threading.Lock()
-
-    def record(change: bus.Change) -> None:
-        with lock:
-            seen.append(change)
-
-    bus.add_publisher(record)
-    yield seen
-    bus.remove_publisher(record)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import uuid
 
 import pytest
 
-from chalicelib.events import bus
 from chalicelib.store import accounts
 from chalicelib.store import projects as project_store
 from tests.conftest import ApiClient
@@ -45,32 +44,6 @@ def assert_project_shape(body: dict) -> None:
     assert re.fullmatch(r"[A-Z]{3}", body["currency"])
     assert body["hourly_rate"] is None or re.fullmatch(r"\d+\.\d\d", body["hourly_rate"])
     assert body["client_id"] is None or UUID4.fullmatch(body["client_id"])
-
-
-@pytest.fixture
-def events():
-    """The changes the services emit during the test, in order (a recording bus publisher)."""
-    recorded: list[bus.Change] = []
-
-    def record(change: bus.Change) -> None:
-        recorded.append(change)
-
-    bus.add_publisher(record)
-    yield recorded
-    bus.remove_publisher(record)
-
-
-@pytest.fixture
-def colleague(gateway, make_account, account) -> ApiClient:
-    """Another user of the default account's organisation (not in any team)."""
-    return ApiClient(gateway, make_account(organisation_id=account.organisation_id,
-                                           email="dwight@example.com").token)
-
-
-@pytest.fixture
-def outsider(gateway, make_account) -> ApiClient:
-    """A user of another organisation."""
-    return ApiClient(gateway, make_account("Initech", email="peter@initech.example").token)
 
 
 @pytest.fixture

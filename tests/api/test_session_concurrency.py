@@ -10,25 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from chalicelib.events import bus
 
 THREADS = 10
 ALREADY_CLOSED = "Session is already closed."
-
-
-@pytest.fixture
-def events():
-    """The changes the services emit during the test, from any thread (a recording publisher)."""
-    recorded: list[bus.Change] = []
-    lock = threading.Lock()
-
-    def record(change: bus.Change) -> None:
-        with lock:
-            recorded.append(change)
-
-    bus.add_publisher(record)
-    yield recorded
-    bus.remove_publisher(record)
 
 
 @pytest.fixture

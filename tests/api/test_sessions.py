@@ -8,7 +8,6 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from chalicelib.events import bus
 from chalicelib.store import accounts
 from chalicelib.store import projects as project_store
 from tests.conftest import ApiClient
@@ -75,19 +74,6 @@ def expected(session: dict, **changes) -> dict:
 
 
 @pytest.fixture
-def events():
-    """The changes the services emit during the test, in order (a recording bus publisher)."""
-    recorded: list[bus.Change] = []
-
-    def record(change: bus.Change) -> None:
-        recorded.append(change)
-
-    bus.add_publisher(record)
-    yield recorded
-    bus.remove_publisher(record)
-
-
-@pytest.fixture
 def project(api) -> dict:
     """An (inactive, as created by default) project "Website redesign" of the default user."""
     response = api.post("/projects/", {"name": "Website redesign"})
@@ -99,19 +85,6 @@ def project(api) -> dict:
 def other_project(api) -> dict:
     """A second project of the default user."""
     return api.post("/projects/", {"name": "Intranet"}).json()
-
-
-@pytest.fixture
-def colleague(gateway, make_account, account) -> ApiClient:
-    """Another user of the default account's organisation (not in any team)."""
-    return ApiClient(gateway, make_account(organisation_id=account.organisation_id,
-                                           email="dwight@example.com").token)
-
-
-@pytest.fixture
-def outsider(gateway, make_account) -> ApiClient:
-    """A user of another organisation."""
-    return ApiClient(gateway, make_account("Initech", email="peter@initech.example").token)
 
 
 def start(api: ApiClient, project: dict, **fields) -> dict:
