@@ -78,7 +78,9 @@ def run(port: int, aws_port: int, stop: threading.Event | None = None,
         stoppers.insert(0, server.stop)
         stoppers[:0] = start_background_workers()
         base = f"http://localhost:{port}/api/v1"
-        print_(f"Embedded AWS on {endpoint} (export AWS_ENDPOINT_URL={endpoint} for the CLI)")
+        print_(f"Embedded AWS on {endpoint}; for the operator CLI in another shell:")
+        print_(f"  export AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=local "
+               "AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1")
         print_(f"Demo organisation {DEMO_ORGANISATION!r} (id {org_id}, prefix {DEMO_PREFIX}), "
                f"Pro user {DEMO_EMAIL} (id {user_id})")
         print_(f"API key (write scope, shown once): {token}")
@@ -99,6 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    for noisy in ("pynamodb", "botocore"):  # their start-up chatter, not the requests
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     run(args.port, args.aws_port, stop, print_=lambda line: print(line, flush=True))
     print("stopped", flush=True)
     return 0
