@@ -188,6 +188,37 @@ def cold_start(endpoint: str, token: str) -> dict:
             "client": client, "modules": modules}
 
 
+PACKAGED_COLD_START = (
+    "import sys, time; sys.path.insert(0, '.'); t = time.perf_counter(); import app; "
+    "import chalicelib.services.projects, chalicelib.store.accounts; from chalicelib import aws; "
+    "aws.client('dynamodb'); print(time.perf_counter() - t)")
+
+
+def packaged_bytecode(runs: int = 5) -> dict:
+    """Cold-start imports from the deployment package, with its shipped .pyc and without."""
+    import tempfile
+    import zipfile
+    from chalicelib.deploy.package import package
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env.update(AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x")
+    times = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        package("prod", Path(tmp) / "build", echo=lambda *_: None)
+        for variant in ("with", "without"):
+            root = Path(tmp) / variant
+            with zipfile.ZipFile(Path(tmp) / "build" / "deployment.zip") as archive:
+                archive.extractall(root)
+            if variant == "without":
+                for pyc in root.rglob("*.pyc"):
+                    pyc.unlink()
+            values = [float(subprocess.run(
+                [sys.executable, "-I", "-B", "-c", PACKAGED_COLD_START], cwd=root, env=env,
+                check=True, capture_output=True, text=True).stdout.split()[-1])
+                for _ in range(runs)]
+            times[variant] = statistics.median(values)
+    return times
+
+
 def invoice_generation(sizes=(1000, 10000)) -> list[dict]:
     from chalicelib.auth.authorizer import caller_context
     from chalicelib.auth.caller import Caller
@@ -307,6 +338,7 @@ def main(argv=None) -> int:
         large = measure_operations(counter, world)
         print("cold start...", flush=True)
         cold = cold_start(endpoint, token)
+        cold["packaged"] = packaged_bytecode()
         print("invoice generation...", flush=True)
         invoicing_rows = invoice_generation()
         print("webhook delivery...", flush=True)

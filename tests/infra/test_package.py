@@ -290,3 +290,21 @@ def test_dev_stage_names_its_own_resources():
     assert resources[template.QUEUE]["Properties"]["QueueName"] == "temporalist-dev-webhooks"
     assert resources["APIHandler"]["Properties"]["Environment"]["Variables"][
         "TEMPORALIST_STAGE"] == "dev"
+
+
+def test_the_package_ships_bytecode_that_needs_no_source_timestamps(packaged):
+    """Lambda's code directory is read-only: shipped .pyc spare every cold start a compile."""
+    import importlib.util
+    import zipfile
+
+    with zipfile.ZipFile(packaged.out_dir / "deployment.zip") as archive:
+        names = set(archive.namelist())
+        tag = sys.implementation.cache_tag
+        for module in ("app", "chalicelib/api/routing", "chalicelib/store/sessions"):
+            folder, _, stem = module.rpartition("/")
+            pyc = f"{folder + '/' if folder else ''}__pycache__/{stem}.{tag}.pyc"
+            assert pyc in names
+            header = archive.read(pyc)[:16]
+            assert header[:4] == importlib.util.MAGIC_NUMBER
+            assert int.from_bytes(header[4:8], "little") == 0b01  # hash-based, unchecked
+        assert "botocore/__pycache__/session.%s.pyc" % tag in names
