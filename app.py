@@ -17,7 +17,7 @@ app.register_blueprint(auth)
 for blueprint in (me.me, projects.projects, sessions.sessions, clients.clients,
                   invoices.invoices, webhooks.webhooks, docs.docs):
     app.register_blueprint(blueprint, url_prefix=API_PREFIX)
-routing.install_method_not_allowed(app)
+routing.install_method_routes(app)
 fanout = LazyModule("chalicelib.events.fanout")  # loaded by the first change that fires an event
 bus.add_publisher(lambda change: fanout.publish(change))
 

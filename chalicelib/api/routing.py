@@ -122,20 +122,36 @@ def endpoint(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), *,
     return decorator
 
 
-def install_method_not_allowed(app: Chalice) -> None:
-    """Give every known path a 405 (with ``Allow``) for the methods it lacks.
+GENERATED_PREFIX = "generated_"  # view names of the routes below (not described separately)
 
-    API Gateway would answer an undefined method like an unknown path; declaring the
-    other methods makes it reach our code, which answers as SPEC section 1 says.
+
+def install_method_routes(app: Chalice) -> None:
+    """Give every known path HEAD (its GET without a body), OPTIONS and 405s.
+
+    API Gateway answers an undeclared method like an unknown path, so each path declares
+    the rest of the methods: HEAD runs the GET view (API Gateway and the local server
+    send no body), OPTIONS answers 204 with ``Allow``, anything else 405 with ``Allow``
+    (SPEC section 1). They carry the path's authorizer, so the key, plan and scope are
+    checked first, as for every other method (SPEC section 2).
     """
     for path, entries in list(app.routes.items()):
-        allowed = [m for m in ALL_METHODS if m in entries]
-        missing = [m for m in ALL_METHODS if m not in entries]
-        if not missing:
-            continue
+        authorizer = next(iter(entries.values())).authorizer
+        slug = path.replace("/", "_").replace("{", "").replace("}", "")
 
-        def not_allowed(_allowed: list[str] = allowed, **_params: str) -> Response:
-            return error_response(errors.MethodNotAllowed(app.current_request.method, _allowed))
+        def add(methods: list[str], kind: str, view: Callable[..., Response]) -> None:
+            app.route(path, methods=methods, content_types=ANY_CONTENT, authorizer=authorizer,
+                      name=f"{GENERATED_PREFIX}{kind}{slug}")(view)
 
-        name = "not_allowed" + path.replace("/", "_").replace("{", "").replace("}", "")
-        app.route(path, methods=missing, content_types=ANY_CONTENT, name=name)(not_allowed)
+        if "GET" in entries and "HEAD" not in entries:
+            add(["HEAD"], "head", entries["GET"].view_function)
+        allowed = [m for m in ALL_METHODS if m in app.routes[path] or m == "OPTIONS"]
+        if "OPTIONS" not in entries:
+            def options(_allowed: list[str] = allowed, **_params: str) -> Response:
+                return Response(body="", status_code=204, headers={"Allow": ", ".join(_allowed)})
+            add(["OPTIONS"], "options", options)
+        missing = [m for m in ALL_METHODS if m not in app.routes[path]]
+        if missing:
+            def not_allowed(_allowed: list[str] = allowed, **_params: str) -> Response:
+                return error_response(errors.MethodNotAllowed(app.current_request.method,
+                                                              _allowed))
+            add(missing, "not_allowed", not_allowed)

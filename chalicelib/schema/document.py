@@ -18,6 +18,7 @@ import re
 from typing import Any, Mapping
 
 from chalicelib.api import idempotency
+from chalicelib.api.routing import GENERATED_PREFIX
 from chalicelib.schema import bodies, operations, types
 
 OPENAPI_VERSION = "3.1.0"
@@ -25,7 +26,6 @@ API_VERSION = "1.0.0"
 TITLE = "Temporal.ist public API"
 # Routes that are not part of the API's contract: the docs page and its assets.
 UNDESCRIBED = frozenset({"get_docs", "get_docs_asset"})
-NOT_ALLOWED_PREFIX = "not_allowed"
 METHODS = ("GET", "POST", "PATCH", "DELETE")
 
 _DESCRIPTION = """\
@@ -225,7 +225,7 @@ def described_routes(routes: Mapping[str, Mapping[str, Any]]) -> dict[tuple[str,
     """(method, route path) → view name of every route the document must describe."""
     return {(method, path): route.view_name
             for path, entries in routes.items() for method, route in entries.items()
-            if not route.view_name.startswith(NOT_ALLOWED_PREFIX)
+            if not route.view_name.startswith(GENERATED_PREFIX)
             and route.view_name not in UNDESCRIBED}
 
 

@@ -73,4 +73,31 @@ def test_known_route_with_a_wrong_method_is_405_with_allow(api):
     response = api.request("PUT", "/me/")
     assert response.status_code == 405
     assert response.json() == {"detail": 'Method "PUT" not allowed.'}
-    assert response.header("Allow") == "GET"
+    assert response.header("Allow") == "GET, HEAD, OPTIONS"
+
+
+def test_a_wrong_method_is_checked_for_the_key_first(anonymous, gateway, make_account):
+    """SPEC section 2: key, plan and scope come before the route's 405."""
+    from tests.conftest import ApiClient
+    assert anonymous.request("PUT", "/projects/").status_code == 401
+    read = ApiClient(gateway, make_account(scope="read").token)
+    response = read.request("PUT", "/projects/")
+    assert (response.status_code, response.json()["detail"]) == (
+        403, "This API key has read scope; POST, PATCH and DELETE need a write-scoped key.")
+    free = ApiClient(gateway, make_account(plan="free", email="f@example.com").token)
+    assert free.request("PUT", "/me/").json() == {"detail": "Public API access is a Pro feature."}
+
+
+def test_head_and_options_work_with_a_read_key(gateway, make_account):
+    from tests.conftest import ApiClient
+    read = ApiClient(gateway, make_account(scope="read").token)
+    head = read.request("HEAD", "/me/")
+    assert head.status_code == 200
+    options = read.request("OPTIONS", "/projects/")
+    assert (options.status_code, options.header("Allow")) == (204, "GET, HEAD, OPTIONS, POST")
+    assert options.text == ""
+
+
+def test_public_paths_stay_public_for_every_method(anonymous):
+    response = anonymous.request("PUT", "/openapi.json")
+    assert response.status_code == 405

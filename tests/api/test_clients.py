@@ -190,7 +190,7 @@ def test_there_is_no_delete(api):
     response = api.delete(f"/clients/{client['id']}/")
     assert (response.status_code, response.json()) == (
         405, {"detail": 'Method "DELETE" not allowed.'})
-    assert response.header("Allow") == "GET, PATCH"
+    assert response.header("Allow") == "GET, HEAD, OPTIONS, PATCH"
     assert api.get(f"/clients/{client['id']}/").json() == client
 
 

@@ -301,7 +301,7 @@ def test_there_is_no_delete(api):
     response = api.delete(f"/projects/{project['id']}/")
     assert response.status_code == 405
     assert response.json() == {"detail": 'Method "DELETE" not allowed.'}
-    assert response.header("Allow") == "GET, PATCH"
+    assert response.header("Allow") == "GET, HEAD, OPTIONS, PATCH"
     assert api.get(f"/projects/{project['id']}/").json() == project
 
 

@@ -310,9 +310,9 @@ def test_wrong_methods_are_405(api, project):
     session = start(api, project)
     put = api.request("PUT", f"/sessions/{session['id']}/", {"description": "x"})
     assert (put.status_code, put.json()) == (405, {"detail": 'Method "PUT" not allowed.'})
-    assert put.header("Allow") == "GET, PATCH, DELETE"
+    assert put.header("Allow") == "GET, HEAD, OPTIONS, PATCH, DELETE"
     get_close = api.get(f"/sessions/{session['id']}/close/")
-    assert (get_close.status_code, get_close.header("Allow")) == (405, "POST")
+    assert (get_close.status_code, get_close.header("Allow")) == (405, "OPTIONS, POST")
     assert api.get(f"/sessions/{session['id']}/").json() == session
 
 

@@ -38,5 +38,5 @@ def test_error_bodies_over_http(stack):
     wrong = requests.delete(f"{stack.base_url}/me/",
                             headers={"Authorization": f"Bearer {stack.token}"}, timeout=10)
     assert wrong.status_code == 405
-    assert wrong.headers["Allow"] == "GET"
+    assert wrong.headers["Allow"] == "GET, HEAD, OPTIONS"
     assert wrong.json() == {"detail": 'Method "DELETE" not allowed.'}

@@ -181,6 +181,6 @@ def test_errors_over_http(curl):
     assert (plain.status_code, plain.json()) == (
         415, {"detail": 'Unsupported media type "text/plain" in request.'})
     no_delete = curl.send("DELETE", "/projects/6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b/")
-    assert (no_delete.status_code, no_delete.headers["Allow"]) == (405, "GET, PATCH")
+    assert (no_delete.status_code, no_delete.headers["Allow"]) == (405, "GET, HEAD, OPTIONS, PATCH")
     missing = curl.send("POST", "/sessions/6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b/close/")
     assert (missing.status_code, missing.json()) == (404, {"detail": "Not found."})
