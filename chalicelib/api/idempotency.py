@@ -58,7 +58,7 @@ def fingerprint(method: str, path: str, raw_body: bytes | None) -> str:
     body = raw_body or b""
     try:
         body = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON: compared byte for byte
         pass
     digest = hashlib.sha256()
     for part in (method.upper().encode(), path.rstrip("/").encode() or b"/", body):

@@ -60,16 +60,31 @@ class ApiRequest:
     def json(self) -> Any:
         """The parsed JSON body ({} when empty), or the contract's 400/415 (SPEC section 1)."""
         content_type = (self.header("content-type") or "").strip()
-        if content_type and content_type.split(";")[0].strip().lower() != "application/json":
+        media_type, _, parameters = content_type.partition(";")
+        if content_type and media_type.strip().lower() != "application/json":
             raise errors.UnsupportedMediaType(content_type)
         raw = self._request.raw_body or b""
         if not raw.strip():
             return {}
         try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
+            return json.loads(_decode(raw, parameters), parse_constant=_no_constants)
+        except (ValueError, LookupError, RecursionError) as exc:  # incl. bad encodings
             raise errors.ParseError(f"JSON parse error - {exc}") from exc
-        return body  # a schema checks that it is an object
+
+
+def _decode(raw: bytes, parameters: str) -> str | bytes:
+    """The body as text in its declared charset (any, SPEC section 1); bytes when none is
+    declared, which ``json`` reads as UTF-8/16/32."""
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip():
+            return raw.decode(value.strip().strip('"'))
+    return raw
+
+
+def _no_constants(name: str) -> None:
+    """Strict JSON: ``NaN`` and ``Infinity`` are not numbers in JSON."""
+    raise ValueError(f"{name} is not valid JSON")
 
 
 def json_response(body: Any, status_code: int = 200,

@@ -123,12 +123,14 @@ class _Target:
 
 
 def check_target_url(url: str, *, allow_insecure: bool = False,
-                     resolver: Resolver = default_resolver) -> None:
+                     resolver: Resolver = default_resolver, timeout: float = 5.0) -> None:
     """Raise ``ValidationError`` on ``target_url`` unless ``url`` is a safe webhook target.
 
     ``allow_insecure`` (the local stage only) also accepts ``http://`` and loopback targets.
+    A name that does not resolve within ``timeout`` seconds is refused like one that does
+    not resolve at all, so a slow DNS server cannot hold the API request.
     """
-    _validate(url, allow_insecure, resolver)
+    _validate(url, allow_insecure, _within(time.monotonic() + timeout, resolver))
 
 
 def _invalid(message: str = INVALID_URL) -> ValidationError:

@@ -102,7 +102,10 @@ class Client(TableModel):
 
     @staticmethod
     def sort_key(name: str, client_id: str) -> str:
-        return f"{name.casefold()}\x00{client_id}"
+        """Case-folded name, then the id. DynamoDB caps a sort key at 1,024 bytes, so the
+        name is cut at 900 UTF-8 bytes (the list is sorted again in full after reading)."""
+        folded = name.casefold().encode()[:900].decode(errors="ignore")
+        return f"{folded}\x00{client_id}"
 
 
 MODELS = (Project, Client)

@@ -320,3 +320,16 @@ def test_user_without_organisation_lists_nothing_and_cannot_create(api, solo):
 def test_no_organisation_403_comes_before_parsing_the_body(solo, raw, headers):
     response = solo.post("/clients/", body=raw, headers=headers)
     assert (response.status_code, response.json()) == (403, NO_ORGANISATION)
+
+
+def test_a_name_of_255_wide_characters_is_stored_and_listed(api):
+    """255 characters of 4 UTF-8 bytes each: the index's sort key stays under DynamoDB's cap."""
+    name = "\U0001F600" * 255
+    created = api.post("/clients/", {"name": name})
+    assert created.status_code == 201
+    other = api.post("/clients/", {"name": "\U0001F600" * 254 + "a"}).json()
+    names = [c["name"] for c in api.get("/clients/").json()]
+    assert sorted(names) == sorted([name, other["name"]])
+    assert names == sorted(names, key=str.casefold)
+    from chalicelib.store.projects import Client
+    assert len(Client.sort_key(name, created.json()["id"]).encode()) <= 1024

@@ -519,3 +519,28 @@ def test_patch_and_reads_fire_nothing(api, events):
 def test_each_create_fires_its_own_event(api, events):
     ids = [create(api, name=f"p{i}")["id"] for i in range(3)]
     assert [(c.event, c.data["uuid"]) for c in events] == [("project.created", i) for i in ids]
+
+
+@pytest.mark.parametrize("content_type,raw", [
+    ("application/json; charset=latin-1", '{"name": "Caf\u00e9"}'.encode("latin-1")),
+    ("application/json; charset=utf-16", '{"name": "Caf\u00e9"}'.encode("utf-16")),
+    ("application/json;charset=UTF-8", '{"name": "Caf\u00e9"}'.encode()),
+])
+def test_the_declared_charset_is_used(api, content_type, raw):
+    response = api.post("/projects/", body=raw, headers={"Content-Type": content_type})
+    assert (response.status_code, response.json()["name"]) == (201, "Caf\u00e9")
+
+
+@pytest.mark.parametrize("content_type,raw", [
+    ("application/json; charset=klingon", b'{"name": "x"}'),
+    ("application/json; charset=ascii", '{"name": "\u00e9"}'.encode()),
+    ("application/json", b'{"name": "x", "hourly_rate": NaN}'),
+    ("application/json", b'{"name": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+])
+def test_undecodable_or_non_standard_json_is_a_parse_error(api, content_type, raw):
+    for headers in ({"Content-Type": content_type},
+                    {"Content-Type": content_type, "Idempotency-Key": "deep"}):
+        response = api.post("/projects/", body=raw, headers=headers)
+        assert response.status_code == 400
+        assert response.json()["detail"].startswith("JSON parse error - ")
+    assert api.get("/projects/").json() == []
