@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 PLANS = ("pro", "free")
 SCOPES = ("read", "write")
@@ -12,9 +13,17 @@ SCOPE_DENIED = "This API key has read scope; POST, PATCH and DELETE need a write
 
 
 def default_invoice_prefix(name: str) -> str:
-    """Upper-cased initials of the first two words plus "I": "Dunder Mifflin" → "DMI"."""
-    words = re.findall(r"[A-Za-z0-9]+", name)
-    return "".join(word[0] for word in words[:2]).upper() + "I"
+    """Upper-cased initials of the first two words plus "I": "Dunder Mifflin" → "DMI".
+
+    Accents are dropped ("Ünïcode Ørg" → "UI": a word whose initial has no ASCII form,
+    like "Ørg", gives none), so the prefix is always ASCII letters and digits.
+    """
+    initials = []
+    for word in name.split()[:2]:
+        initial = unicodedata.normalize("NFKD", word[0])[0].upper()
+        if re.fullmatch(r"[A-Z0-9]", initial):
+            initials.append(initial)
+    return "".join(initials) + "I"
 
 
 def valid_invoice_prefix(prefix: str) -> bool:

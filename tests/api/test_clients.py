@@ -130,7 +130,7 @@ def test_creating_a_client_fires_no_event(api, events):
      {"hourly_rate": ["Ensure this value is greater than or equal to 0."]}),
     ({"name": "ok", "hourly_rate": {"amount": 1}}, {"hourly_rate": ["A valid number is required."]}),
     ({"name": "ok", "currency": None}, {"currency": ["This field may not be null."]}),
-    ({"name": "ok", "currency": "US"}, {"currency": ["Enter a valid 3-letter currency code."]}),
+    ({"name": "ok", "currency": "US"}, {"currency": ['"US" is not a valid choice.']}),
     ({"name": "", "company": 1, "email": "x", "hourly_rate": "-1", "currency": ""},
      {"name": ["This field may not be blank."], "company": ["Not a valid string."],
       "email": ["Enter a valid email address."],
@@ -229,7 +229,7 @@ def test_patch_changes_only_the_sent_fields(api, sent, changed):
      {"hourly_rate": ["Ensure that there are no more than 10 digits in total."]}),
     ({"hourly_rate": "-1"}, {"hourly_rate": ["Ensure this value is greater than or equal to 0."]}),
     ({"currency": None}, {"currency": ["This field may not be null."]}),
-    ({"currency": "€€€"}, {"currency": ["Enter a valid 3-letter currency code."]}),
+    ({"currency": "€€€"}, {"currency": ['"€€€" is not a valid choice.']}),
     ({"name": 1, "email": "@"},
      {"name": ["Not a valid string."], "email": ["Enter a valid email address."]}),
 ], ids=lambda v: repr(v)[:60] if isinstance(v, dict) else None)
