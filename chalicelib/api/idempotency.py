@@ -50,10 +50,11 @@ def validate_key(value: str) -> str:
     return value
 
 
-def fingerprint(method: str, path: str, raw_body: bytes | None) -> str:
+def fingerprint(method: str, path: str, raw_body: bytes | None, content_type: str = "") -> str:
     """What makes two requests "the same": method, path (trailing slash optional) and body.
 
-    A JSON body is compared by its content, so key order and spacing don't matter.
+    A JSON body is compared by its content, so key order and spacing don't matter; the
+    body's content type counts too, since it decides how the body is read (or refused).
     """
     body = raw_body or b""
     try:
@@ -61,7 +62,8 @@ def fingerprint(method: str, path: str, raw_body: bytes | None) -> str:
     except (ValueError, RecursionError):  # not JSON: compared byte for byte
         pass
     digest = hashlib.sha256()
-    for part in (method.upper().encode(), path.rstrip("/").encode() or b"/", body):
+    media_type = content_type.split(";")[0].strip().lower().encode()
+    for part in (method.upper().encode(), path.rstrip("/").encode() or b"/", media_type, body):
         digest.update(len(part).to_bytes(8, "big") + part)
     return digest.hexdigest()
 

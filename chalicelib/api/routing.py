@@ -123,7 +123,8 @@ def endpoint(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), *,
             try:
                 key = idempotency.validate_key(key)
                 request_hash = idempotency.fingerprint(request.method, request.path,
-                                                       request.raw_body)
+                                                       request.raw_body,
+                                                       request.header("content-type") or "")
                 return idempotency.run_once(request.caller.key_id, key, request_hash,
                                             lambda: respond(request, params))
             except Exception as exc:

@@ -235,3 +235,13 @@ def test_records_expire_through_dynamodb_ttl(aws):
         TableName=settings().table_name("idempotency"))["TimeToLiveDescription"]
     assert description["AttributeName"] == "expires_at"
     assert description["TimeToLiveStatus"] in ("ENABLED", "ENABLING")
+
+
+def test_the_same_body_under_another_content_type_is_a_different_request(api):
+    first = api.post("/projects/", body=b'{"name": "A"}',
+                     headers={"Idempotency-Key": "ct", "Content-Type": "text/plain"})
+    assert first.status_code == 415
+    second = api.post("/projects/", body=b'{"name": "A"}',
+                      headers={"Idempotency-Key": "ct", "Content-Type": "application/json"})
+    assert second.status_code == 400
+    assert second.json() == {"detail": "Idempotency-Key was already used with a different request."}
