@@ -23,6 +23,7 @@ from chalicelib.events import bus, payloads
 from chalicelib.services.projects import visible_project
 from chalicelib.store import projects as project_store
 from chalicelib.store import sessions as store
+from chalicelib.store.base import update_actions
 from chalicelib.store.projects import Project
 from chalicelib.store.sessions import Session
 
@@ -169,7 +170,7 @@ def update_session(caller: Caller, session_id: str,
 def _try_update(caller: Caller, session: Session, data: dict,
                 project: Project | None) -> SessionView | None:
     was_running = session.end_time is None
-    actions = [getattr(Session, name).set(value) for name, value in data.items()]
+    actions = update_actions(Session, data)
     if not actions:
         return SessionView(session, _name_of(session.project_id))
     if "end_time" in data and was_running:

@@ -16,7 +16,6 @@ from chalicelib.domain import accounts as rules
 from chalicelib.domain.timestamps import utc_now
 from chalicelib.errors import BadRequest, NotFound
 from chalicelib.store.base import StageTableMeta, TableModel
-from chalicelib.store.webhooks import delete_subscriptions_of_key
 
 
 class Counter(TableModel):
@@ -272,5 +271,8 @@ def revoke_key(key_id: str, now: datetime | None = None) -> ApiKey:
         raise NotFound(f"API key {key_id} not found.")
     if not key.revoked:
         key.update(actions=[ApiKey.revoked.set(True), ApiKey.revoked_at.set(now or utc_now())])
-    delete_subscriptions_of_key(key_id)  # the reference: a revoked key's subscriptions go too
+    # The reference: a revoked key's subscriptions go too. Imported here so that the
+    # authorizer, which loads this module on every cold start, doesn't load that model.
+    from chalicelib.store.webhooks import delete_subscriptions_of_key
+    delete_subscriptions_of_key(key_id)
     return key
