@@ -1,7 +1,7 @@
 """Time in the contract's formats: whole-second UTC, ``...Z`` in the API, ``+00:00`` in webhooks."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 
 
 def utc_now() -> datetime:
@@ -29,14 +29,3 @@ def format_offset(value: datetime | None) -> str | None:
     if value is None:
         return None
     return to_utc(value).isoformat()
-
-
-def format_date(value: date | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def parse_utc(text: str | None) -> datetime | None:
-    """Read back a timestamp this service wrote (``...Z`` or ``+00:00``)."""
-    if text is None:
-        return None
-    return to_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
