@@ -16,10 +16,14 @@ OVERLAP_STRATEGIES = ("add", "merge")
 INVOICE_STATUSES = ("draft", "sent", "paid")
 
 
+END_BEFORE_START = "End time must not be before start time."
+ACTIVE_FILTER = 'Must be "true" or "false".'
+
+
 def _end_not_before_start(clean: dict) -> dict[str, str] | None:
     start, end = clean.get("start_time"), clean.get("end_time")
     if start is not None and end is not None and end < start:
-        return {"end_time": "End time must not be before start time."}
+        return {"end_time": END_BEFORE_START}
     return None
 
 
@@ -122,14 +126,24 @@ def validate(schema: f.Schema, body: object,
     return clean
 
 
-def query_uuid(name: str, value: str | None) -> str | None:
-    """A UUID query filter, or the contract's 400 naming the filter."""
-    if value is None:
-        return None
-    try:
-        return f.UUID().clean(value)
-    except f.Invalid as exc:
-        raise ValidationError({name: [exc.message]}) from exc
+class _TrueOrFalse(f.Field):
+    """The ``active`` filter: exactly "true" or "false" (SPEC section 4, Sessions)."""
+
+    def to_python(self, value: object) -> bool:
+        if value not in ("true", "false"):
+            raise f.Invalid(ACTIVE_FILTER)
+        return value == "true"
+
+
+SESSION_FILTERS = f.Schema({"active": _TrueOrFalse(required=False),
+                            "project_id": f.UUID(required=False)})
+INVOICE_FILTERS = f.Schema({"status": f.Choice(INVOICE_STATUSES, required=False),
+                            "client_id": f.UUID(required=False)})
+
+
+def filters(schema: f.Schema, query: Mapping[str, str | None]) -> dict:
+    """Clean query filters (the ones present); every bad one in one 400 keyed by its name."""
+    return schema.validate({name: value for name, value in query.items() if value is not None})
 
 
 def path_uuid(value: str) -> str | None:

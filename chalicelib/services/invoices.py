@@ -52,24 +52,16 @@ def get_invoice(caller: Caller, invoice_id: str) -> Invoice:
 
 
 def list_invoices(caller: Caller, status: str | None, client_id: str | None) -> list[Invoice]:
-    errors = {}
-    if status is not None and status not in schemas.INVOICE_STATUSES:
-        errors["status"] = f'"{status}" is not a valid choice.'
-    try:
-        client_id = schemas.query_uuid("client_id", client_id)
-    except ValidationError as exc:
-        errors.update(exc.errors)
-    if errors:
-        raise ValidationError(errors)
+    query = schemas.filters(schemas.INVOICE_FILTERS, {"status": status, "client_id": client_id})
     if caller.organisation_id is None:
         return []
-    return store.invoices_of(caller.organisation_id, status=status, client_id=client_id)
+    return store.invoices_of(caller.organisation_id, **query)
 
 
 def _billed_projects(client: Client, project_ids: list[str] | None) -> list[Project]:
     if project_ids is None:
         return project_store.projects_of_client(client.id)
-    found = {p.id: p for p in Project.batch_get(project_ids)} if project_ids else {}
+    found = project_store.projects_by_id(project_ids)
     strangers = [pid for pid in project_ids
                  if pid not in found or found[pid].client_id != client.id]
     if strangers:

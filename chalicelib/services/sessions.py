@@ -18,7 +18,7 @@ from pynamodb.exceptions import UpdateError
 from chalicelib.auth.caller import Caller
 from chalicelib.domain import schemas
 from chalicelib.domain.timestamps import utc_now
-from chalicelib.errors import NotFound, ValidationError
+from chalicelib.errors import NotFound
 from chalicelib.events import bus, payloads
 from chalicelib.services.projects import visible_project
 from chalicelib.store import projects as project_store
@@ -28,8 +28,6 @@ from chalicelib.store.projects import Project
 from chalicelib.store.sessions import Session
 
 PROJECT_NOT_FOUND = "Project not found."
-END_BEFORE_START = "End time must not be before start time."
-ACTIVE_FILTER = 'Must be "true" or "false".'
 MAX_PATCH_ATTEMPTS = 3
 
 
@@ -77,17 +75,9 @@ def get_session(caller: Caller, session_id: str) -> SessionView:
 
 
 def list_sessions(caller: Caller, active: str | None, project_id: str | None) -> list[SessionView]:
-    errors = {}
-    if active not in (None, "true", "false"):
-        errors["active"] = ACTIVE_FILTER
-    try:
-        project_id = schemas.query_uuid("project_id", project_id)
-    except ValidationError as exc:
-        errors.update(exc.errors)
-    if errors:
-        raise ValidationError(errors)
-    found = store.sessions_of(caller.user_id, active=None if active is None else active == "true",
-                              project_id=project_id)
+    query = schemas.filters(schemas.SESSION_FILTERS, {"active": active, "project_id": project_id})
+    found = store.sessions_of(caller.user_id, active=query.get("active"),
+                              project_id=query.get("project_id"))
     names = project_store.project_names(s.project_id for s in found)
     return [SessionView(s, names.get(s.project_id, "")) for s in found]
 
@@ -153,7 +143,7 @@ def update_session(caller: Caller, session_id: str,
     found: dict = {}
 
     def end_time_error(end_time: object) -> str | None:  # start_time never changes
-        return END_BEFORE_START if end_time < session.start_time else None
+        return schemas.END_BEFORE_START if end_time < session.start_time else None
 
     data = schemas.validate(schemas.SESSION_UPDATE, read_body(),
                             {"end_time": end_time_error,

@@ -143,6 +143,12 @@ def project_names(project_ids: Iterable[str]) -> dict[str, str]:
     return {p.id: p.name for p in Project.batch_get(ids, attributes_to_get=["id", "name"])}
 
 
+def projects_by_id(project_ids: Iterable[str]) -> dict[str, Project]:
+    """Projects by id (one BatchGetItem per 100); unknown ids are absent."""
+    ids = sorted(set(project_ids))
+    return {p.id: p for p in Project.batch_get(ids)} if ids else {}
+
+
 def visible_projects(user_id: int, team_ids: Iterable[int]) -> list[Project]:
     """Projects the user owns or that belong to their teams, newest first."""
     found = {p.id: p for p in Project.by_owner.query(user_id)}
