@@ -1,8 +1,9 @@
 """API errors as classes: the one place that maps a failure to its HTTP status and body.
 
 Modelled on Django REST Framework's ``exceptions.py``: each error carries its status and
-a default detail; ``to_response`` formats every one of them the same way. Lower layers
-raise these (chained with ``raise ... from exc``) and never build responses themselves.
+a default detail; :func:`error_payload` formats every one of them the same way. Services
+raise these (chained with ``raise ... from exc``); the store raises its own errors, never
+these; nothing below the routes builds a response.
 """
 from __future__ import annotations
 

@@ -50,7 +50,7 @@ class Account:
 @pytest.fixture
 def make_account(aws):
     """Create an organisation (or none), a user and a key; returns an Account."""
-    from chalicelib.store import accounts
+    from chalicelib.services import accounts
 
     def make(organisation: str | None = "Dunder Mifflin", *, organisation_id: int | None = None,
              plan: str = "pro", scope: str = "write", email: str = "user@example.com") -> Account:

@@ -12,6 +12,8 @@ import sys
 from typing import Any, Callable, Sequence
 
 from chalicelib import errors
+from chalicelib.config import STAGES
+from chalicelib.domain.accounts import PLANS, SCOPES
 
 EXIT_USAGE = 2
 
@@ -38,8 +40,7 @@ def _positive(text: str) -> int:
 
 def _commands() -> dict[str, Callable[[argparse.Namespace], dict[str, Any]]]:
     # Imported here: --stage must be applied before settings are read.
-    from chalicelib.events import queue
-    from chalicelib.store import accounts, tables
+    from chalicelib.services import accounts, bootstrap
 
     def org(o) -> dict:
         return {"organisation_id": int(o.id), "name": o.name, "invoice_prefix": o.invoice_prefix}
@@ -53,12 +54,9 @@ def _commands() -> dict[str, Callable[[argparse.Namespace], dict[str, Any]]]:
         return {**key.describe(), "token": token}
 
     def assign_project(a) -> dict:
-        from chalicelib.store import projects
-        project = projects.assign_team(a.project_id, None if a.no_team else a.team)
-        return {"project_id": project.id, "team_id": project.team_id}
-
-    def bootstrap(a) -> dict:
-        return {"tables_created": tables.create_tables(), "queue_url": queue.create_queues()}
+        project = accounts.assign_project(a.project_id, None if a.no_team else a.team)
+        return {"project_id": project.id,
+                "team_id": None if project.team_id is None else int(project.team_id)}
 
     return {
         "create-org": lambda a: org(accounts.create_organisation(a.name, a.invoice_prefix)),
@@ -76,13 +74,13 @@ def _commands() -> dict[str, Callable[[argparse.Namespace], dict[str, Any]]]:
         "list-keys": lambda a: {"user_id": a.user_id,
                                 "keys": [k.describe() for k in accounts.list_keys(a.user_id)]},
         "revoke-key": lambda a: accounts.revoke_key(a.key_id).describe(),
-        "bootstrap": bootstrap,
+        "bootstrap": lambda a: bootstrap.bootstrap(),
     }
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m chalicelib.admin", description=__doc__.splitlines()[0])
-    parser.add_argument("--stage", choices=("local", "dev", "prod"))
+    parser.add_argument("--stage", choices=STAGES)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p = sub.add_parser("create-org")
     p.add_argument("name")
@@ -90,10 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("create-user")
     p.add_argument("email")
     p.add_argument("--org", type=_positive)
-    p.add_argument("--plan", choices=("pro", "free"), default="pro")
+    p.add_argument("--plan", choices=PLANS, default="pro")
     p = sub.add_parser("set-plan")
     p.add_argument("user_id", type=_positive)
-    p.add_argument("plan", choices=("pro", "free"))
+    p.add_argument("plan", choices=PLANS)
     p = sub.add_parser("create-team")
     p.add_argument("org_id", type=_positive)
     p.add_argument("name")
@@ -109,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("create-key")
     p.add_argument("user_id", type=_positive)
     p.add_argument("--name", required=True)
-    p.add_argument("--scope", choices=("read", "write"), required=True)
+    p.add_argument("--scope", choices=SCOPES, required=True)
     p = sub.add_parser("list-keys")
     p.add_argument("user_id", type=_positive)
     p = sub.add_parser("revoke-key")

@@ -5,7 +5,6 @@ from chalice import Blueprint
 
 from chalicelib.api.routing import ApiRequest, endpoint
 from chalicelib.lazy import LazyModule
-from chalicelib.schema import types as t
 
 service = LazyModule("chalicelib.services.clients")  # loaded by the first request that needs it
 
@@ -21,17 +20,6 @@ def client_json(client) -> dict:
         "hourly_rate": client.hourly_rate,
         "currency": client.currency,
     }
-
-
-# The response schema of ``client_json`` (OpenAPI document).
-CLIENT_SCHEMA = t.obj({
-    "id": t.UUID,
-    "name": {"type": "string"},
-    "company": {"type": "string"},
-    "email": {"type": "string"},
-    "hourly_rate": t.nullable(t.MONEY),
-    "currency": t.CURRENCY,
-})
 
 
 @endpoint(clients, "/clients")

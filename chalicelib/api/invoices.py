@@ -4,10 +4,8 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from chalicelib.api.routing import ApiRequest, endpoint
-from chalicelib.domain.schemas import INVOICE_STATUSES
 from chalicelib.domain.timestamps import format_utc
 from chalicelib.lazy import LazyModule
-from chalicelib.schema import types as t
 
 service = LazyModule("chalicelib.services.invoices")  # loaded by the first request that needs it
 
@@ -31,33 +29,6 @@ def invoice_json(invoice) -> dict:
         "paid_date": invoice.paid_date,
         "created": format_utc(invoice.created),
     }
-
-
-# The response schemas of ``invoice_json`` and of a line item (OpenAPI document).
-INVOICE_SCHEMA = t.obj({
-    "id": t.UUID,
-    "invoice_number": {"type": "string", "examples": ["DMI-202606-0001"]},
-    "client_id": t.UUID,
-    "status": {"type": "string", "enum": list(INVOICE_STATUSES)},
-    "subtotal": t.MONEY,
-    "tax_rate": t.MONEY,
-    "tax_amount": t.MONEY,
-    "total": t.MONEY,
-    "currency": t.CURRENCY,
-    "period_start": t.DATE,
-    "period_end": t.DATE,
-    "due_date": t.DATE,
-    "paid_date": t.nullable(t.DATE),
-    "created": t.TIMESTAMP,
-})
-LINE_ITEM_SCHEMA = t.obj({
-    "project_id": t.UUID,
-    "project_name": {"type": "string"},
-    "seconds": {"type": "integer", "minimum": 0},
-    "hours": t.MONEY,
-    "rate": t.MONEY,
-    "amount": t.MONEY,
-})
 
 
 @endpoint(invoices, "/invoices")

@@ -4,7 +4,6 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from chalicelib.api.routing import ApiRequest, endpoint
-from chalicelib.schema import types as t
 
 me = Blueprint(__name__)
 
@@ -20,14 +19,3 @@ def get_me(request: ApiRequest) -> dict:
         "api_key_name": caller.key_name,
         "api_key_scope": caller.scope,
     }
-
-
-# The response schema of ``get_me`` (OpenAPI document).
-ME_SCHEMA = t.obj({
-    "user_id": {"type": "integer"},
-    "email": {"type": "string"},
-    "organisation_id": {"type": ["integer", "null"]},
-    "organisation_name": {"type": ["string", "null"]},
-    "api_key_name": {"type": "string"},
-    "api_key_scope": {"type": "string", "enum": ["read", "write"]},
-})

@@ -5,7 +5,6 @@ from chalice import Blueprint
 
 from chalicelib.api.routing import ApiRequest, endpoint
 from chalicelib.lazy import LazyModule
-from chalicelib.schema import types as t
 
 service = LazyModule("chalicelib.services.projects")  # loaded by the first request that needs it
 
@@ -21,17 +20,6 @@ def project_json(project) -> dict:
         "hourly_rate": project.hourly_rate,
         "client_id": project.client_id,
     }
-
-
-# The response schema of ``project_json`` (OpenAPI document).
-PROJECT_SCHEMA = t.obj({
-    "id": t.UUID,
-    "name": {"type": "string"},
-    "is_active": {"type": "boolean"},
-    "currency": t.CURRENCY,
-    "hourly_rate": t.nullable(t.MONEY),
-    "client_id": t.nullable(t.UUID),
-})
 
 
 @endpoint(projects, "/projects")

@@ -15,9 +15,12 @@ from chalice import Blueprint, Chalice, Response
 from chalice.app import Request
 
 from chalicelib import errors
-from chalicelib.api import idempotency
 from chalicelib.auth.authorizer import api_key_authorizer
 from chalicelib.auth.caller import Caller
+from chalicelib.domain import idempotency as idempotency_rules
+from chalicelib.lazy import LazyModule
+
+idempotency = LazyModule("chalicelib.services.idempotency")  # only requests with a key need it
 
 ALL_METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE")
 ANY_CONTENT = ["*/*"]
@@ -96,6 +99,7 @@ def json_response(body: Any, status_code: int = 200,
 
 
 def error_response(exc: BaseException) -> Response:
+    """The one formatter: any exception a view (or the idempotency check) raised."""
     status, headers, body = errors.error_payload(exc)
     return Response(body=body, status_code=status, headers=headers)
 
@@ -117,16 +121,12 @@ def endpoint(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), *,
         @functools.wraps(view)
         def handle(**params: str) -> Response:
             request = ApiRequest(bp.current_request)
-            key = request.header(idempotency.HEADER) if request.method == "POST" else None
+            key = request.header(idempotency_rules.HEADER) if request.method == "POST" else None
             if key is None:
                 return respond(request, params)
             try:
-                key = idempotency.validate_key(key)
-                request_hash = idempotency.fingerprint(request.method, request.path,
-                                                       request.raw_body,
-                                                       request.header("content-type") or "")
-                return idempotency.run_once(request.caller.key_id, key, request_hash,
-                                            lambda: respond(request, params))
+                return _run_once(request, idempotency_rules.validate_key(key),
+                                 lambda: respond(request, params))
             except Exception as exc:
                 return error_response(exc)
 
@@ -136,6 +136,20 @@ def endpoint(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), *,
         return view
 
     return decorator
+
+
+def _run_once(request: ApiRequest, key: str, respond: Callable[[], Response]) -> Response:
+    """The first answer to (key, request), stored; the stored one for a repeat."""
+    request_hash = idempotency_rules.fingerprint(request.method, request.path, request.raw_body,
+                                                 request.header("content-type") or "")
+
+    def produce():
+        response = respond()
+        body = response.body if isinstance(response.body, str) else json.dumps(response.body)
+        return idempotency.Answer(response.status_code, dict(response.headers), body)
+
+    answer = idempotency.run_once(request.caller.key_id, key, request_hash, produce)
+    return Response(body=answer.body, status_code=answer.status_code, headers=answer.headers)
 
 
 GENERATED_PREFIX = "generated_"  # view names of the routes below (not described separately)

@@ -4,16 +4,13 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from chalicelib.api.routing import ApiRequest, endpoint, json_response
-from chalicelib.domain.schemas import STARTED_VIA
+from chalicelib.domain.schemas import SESSION_ALREADY_CLOSED
 from chalicelib.domain.timestamps import format_utc
 from chalicelib.lazy import LazyModule
-from chalicelib.schema import types as t
 
 service = LazyModule("chalicelib.services.sessions")  # loaded by the first request that needs it
 
 sessions = Blueprint(__name__)
-
-ALREADY_CLOSED = "Session is already closed."
 
 
 def session_json(view) -> dict:
@@ -29,24 +26,6 @@ def session_json(view) -> dict:
         "is_active": session.is_active,
         "total_seconds": session.total_seconds,
     }
-
-
-# The response schemas of ``session_json`` and of an already-closed close (OpenAPI document).
-SESSION_SCHEMA = t.obj({
-    "id": t.UUID,
-    "project_id": t.UUID,
-    "project_name": {"type": "string"},
-    "start_time": t.TIMESTAMP,
-    "end_time": t.nullable(t.TIMESTAMP),
-    "description": {"type": "string"},
-    "started_via": {"type": "string", "enum": list(STARTED_VIA)},
-    "is_active": {"type": "boolean", "description": "`end_time` is null."},
-    "total_seconds": {"type": "integer", "minimum": 0},
-})
-ALREADY_CLOSED_SCHEMA = t.obj({
-    "detail": {"type": "string", "const": ALREADY_CLOSED},
-    "session": {"$ref": "#/components/schemas/Session"},
-}, description="`close` on a session that was already closed: the session, wrapped.")
 
 
 @endpoint(sessions, "/sessions")
@@ -82,4 +61,4 @@ def close_session(request: ApiRequest, session_id: str) -> dict:
     result = service.close_session(request.caller, session_id)
     if result.closed_now:
         return session_json(result.view)
-    return {"detail": ALREADY_CLOSED, "session": session_json(result.view)}
+    return {"detail": SESSION_ALREADY_CLOSED, "session": session_json(result.view)}

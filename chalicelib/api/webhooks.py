@@ -4,10 +4,8 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from chalicelib.api.routing import ApiRequest, endpoint, json_response
-from chalicelib.domain.schemas import WEBHOOK_EVENTS
 from chalicelib.domain.timestamps import format_utc
 from chalicelib.lazy import LazyModule
-from chalicelib.schema import types as t
 
 service = LazyModule("chalicelib.services.webhooks")  # loaded by the first request that needs it
 
@@ -26,20 +24,6 @@ def subscription_json(subscription) -> dict:
         else int(subscription.last_status_code),
         "failure_count": int(subscription.failure_count or 0),
     }
-
-
-# The response schema of ``subscription_json`` (OpenAPI document).
-SUBSCRIPTION_SCHEMA = t.obj({
-    "id": t.UUID,
-    "event": {"type": "string", "enum": list(WEBHOOK_EVENTS)},
-    "target_url": {"type": "string"},
-    "secret": {"type": "string", "pattern": "^[0-9a-f]{64}$",
-               "description": "Signs every delivery (HMAC-SHA256); store it."},
-    "created_at": t.TIMESTAMP,
-    "last_delivery_at": t.nullable(t.TIMESTAMP),
-    "last_status_code": {"type": ["integer", "null"]},
-    "failure_count": {"type": "integer", "minimum": 0},
-})
 
 
 @endpoint(webhooks, "/webhooks")

@@ -10,6 +10,10 @@ READ_METHODS = ("GET", "HEAD", "OPTIONS")
 
 PLAN_DENIED = "Public API access is a Pro feature."
 SCOPE_DENIED = "This API key has read scope; POST, PATCH and DELETE need a write-scoped key."
+NO_ORGANISATION_FOR_CLIENTS = "You must belong to an organisation to manage clients."
+NO_ORGANISATION_FOR_INVOICES = "You must belong to an organisation to create invoices."
+INVOICE_PREFIX_LENGTH = 10
+INVALID_PREFIX = f"Invoice prefix must be 1-{INVOICE_PREFIX_LENGTH} letters or digits."
 
 
 def default_invoice_prefix(name: str) -> str:
@@ -27,4 +31,4 @@ def default_invoice_prefix(name: str) -> str:
 
 
 def valid_invoice_prefix(prefix: str) -> bool:
-    return bool(re.fullmatch(r"[A-Z0-9]{1,10}", prefix))
+    return bool(re.fullmatch(rf"[A-Z0-9]{{1,{INVOICE_PREFIX_LENGTH}}}", prefix))

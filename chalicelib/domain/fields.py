@@ -293,12 +293,15 @@ class Schema:
         self.fields = dict(fields)
         self.validators = list(validators or [])
 
-    def validate(self, body: object, *, partial: bool = False) -> dict:
+    def validate(self, body: object, *, partial: bool = False,
+                 defaults: Mapping[str, object] | None = None) -> dict:
         """Clean ``body``; raise ``ValidationError`` listing every failing field.
 
-        Full mode requires required fields and fills defaults; ``partial`` (PATCH) validates
-        and returns only the keys present. Unknown keys are ignored. Validators run once
-        all fields passed, on the dict about to be returned (partial: only the keys sent).
+        Full mode requires required fields and fills defaults (``defaults`` supplies those
+        known only at request time, e.g. "now" from the caller's clock); ``partial``
+        (PATCH) validates and returns only the keys present. Unknown keys are ignored.
+        Validators run once all fields passed, on the dict about to be returned (partial:
+        only the keys sent).
         """
         if body is None:
             raise ValidationError({"non_field_errors": NO_DATA})
@@ -310,7 +313,9 @@ class Schema:
             if name not in body:
                 if partial:
                     continue
-                if field.required:
+                if defaults and name in defaults:
+                    clean[name] = defaults[name]
+                elif field.required:
                     errors[name] = REQUIRED
                 elif field.default is not _MISSING:
                     clean[name] = field.get_default()

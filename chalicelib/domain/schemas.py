@@ -5,19 +5,26 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 
 from chalicelib.domain import fields as f
-from chalicelib.domain.timestamps import utc_now
+from chalicelib.domain.events import EVENTS as WEBHOOK_EVENTS
+from chalicelib.domain.events import TARGET_URL_LENGTH
+from chalicelib.domain.invoicing import STRATEGIES as OVERLAP_STRATEGIES
 from chalicelib.errors import ValidationError
 
 NAME_LENGTH = 255
 TEXT_LENGTH = 10_000
 STARTED_VIA = ("manual", "client-file", "client-manual", "browser-url", "browser-manual",
                "cli-tui", "cli-watch", "api")
-OVERLAP_STRATEGIES = ("add", "merge")
 INVOICE_STATUSES = ("draft", "sent", "paid")
 
-
+# Messages of the rules checked beyond a field's type (SPEC section 4).
 END_BEFORE_START = "End time must not be before start time."
+PERIOD_END_BEFORE_START = "Period end must not be before period start."
 ACTIVE_FILTER = 'Must be "true" or "false".'
+CLIENT_NOT_FOUND = "Client not found."
+PROJECT_NOT_FOUND = "Project not found."
+PROJECT_NOT_OF_CLIENT = "Project {project_id} does not belong to this client."
+INVOICE_NOT_SENDABLE = "Only draft or sent invoices can be sent."
+SESSION_ALREADY_CLOSED = "Session is already closed."
 
 
 def _end_not_before_start(clean: dict) -> dict[str, str] | None:
@@ -29,7 +36,7 @@ def _end_not_before_start(clean: dict) -> dict[str, str] | None:
 
 def _period_in_order(clean: dict) -> dict[str, str] | None:
     if clean["period_end"] < clean["period_start"]:
-        return {"period_end": "Period end must not be before period start."}
+        return {"period_end": PERIOD_END_BEFORE_START}
     return None
 
 
@@ -50,7 +57,7 @@ PROJECT_UPDATE = f.Schema({
 
 SESSION_CREATE = f.Schema({
     "project_id": f.UUID(),
-    "start_time": f.DateTime(default=utc_now),
+    "start_time": f.DateTime(required=False),  # defaults to now, from the service's clock
     "end_time": f.DateTime(allow_null=True, default=None),
     "description": f.Char(max_length=TEXT_LENGTH, allow_blank=True, default=""),
     "started_via": f.Choice(STARTED_VIA, default="api"),
@@ -96,14 +103,14 @@ WEBHOOK_CREATE = f.Schema({
 
 def validate(schema: f.Schema, body: object,
              lookups: Mapping[str, Callable[[object], str | None]], *,
-             partial: bool = False) -> dict:
+             partial: bool = False, defaults: Mapping[str, object] | None = None) -> dict:
     """``schema.validate`` plus per-field lookups (e.g. "Client not found."), all reported together.
 
     A lookup runs on its field's clean value when that field itself is valid, even if
     other fields failed, so one 400 lists every failing field (SPEC section 1).
     """
     try:
-        clean = schema.validate(body, partial=partial)
+        clean = schema.validate(body, partial=partial, defaults=defaults)
         errors: dict[str, list[str]] = {}
     except ValidationError as exc:
         if not isinstance(body, Mapping):

@@ -2,11 +2,19 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Callable
+
+Clock = Callable[[], datetime]
 
 
 def utc_now() -> datetime:
-    """The current time in UTC, whole seconds (the default clock)."""
-    return datetime.now(timezone.utc).replace(microsecond=0)
+    """The current time in UTC: the one clock, passed into every service as ``clock``.
+
+    Full precision, so that things created within one second keep their creation order;
+    the contract's instants (session times) are taken from it with :func:`to_utc`, which
+    drops the fraction, and every timestamp is written out in whole seconds.
+    """
+    return datetime.now(timezone.utc)
 
 
 def to_utc(value: datetime) -> datetime:

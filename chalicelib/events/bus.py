@@ -10,18 +10,20 @@ import logging
 from dataclasses import dataclass, field
 from typing import Callable
 
+from chalicelib.domain.events import EVENTS
 
 log = logging.getLogger(__name__)
-
-from chalicelib.domain.schemas import WEBHOOK_EVENTS as EVENTS
 
 
 @dataclass(frozen=True)
 class Audience:
-    """Who may receive an event: these users, members of this team, or this organisation."""
+    """Who may receive an event: these users, or every user of this organisation.
+
+    A project's team never adds to ``project.created``'s audience: projects are created
+    without a team (operators assign teams later), so its owner is the whole audience.
+    """
 
     user_ids: frozenset[int] = frozenset()
-    team_id: int | None = None
     organisation_id: int | None = None
 
 

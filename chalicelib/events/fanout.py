@@ -12,7 +12,6 @@ import uuid
 from chalicelib import aws
 from chalicelib.config import settings
 from chalicelib.events.bus import Change
-from chalicelib.store import accounts as account_store
 from chalicelib.store import webhooks as store
 
 SQS_BATCH = 10
@@ -25,16 +24,9 @@ def delivery_messages(change: Change, subscription_ids: list[str]) -> list[dict]
             for sid in subscription_ids]
 
 
-def audience_users(change: Change) -> set[int]:
-    users = set(change.audience.user_ids)
-    if change.audience.team_id is not None:
-        users |= account_store.members_of(change.audience.team_id)
-    return users
-
-
 def publish(change: Change) -> int:
     """Queue the deliveries of ``change``; returns how many were queued."""
-    subscription_ids = store.subscribers(change.event, audience_users(change),
+    subscription_ids = store.subscribers(change.event, change.audience.user_ids,
                                          change.audience.organisation_id)
     messages = delivery_messages(change, subscription_ids)
     sqs = aws.client("sqs")

@@ -32,11 +32,11 @@ from urllib.parse import quote, urlsplit
 
 import certifi
 
+from chalicelib.domain.events import TARGET_URL_LENGTH as MAX_URL_LENGTH
 from chalicelib.errors import ValidationError
 
 log = logging.getLogger(__name__)
 
-MAX_URL_LENGTH = 2048
 INVALID_URL = "Enter a valid HTTPS URL."
 
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]

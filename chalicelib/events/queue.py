@@ -1,4 +1,5 @@
-"""The webhook queue: creating it (bootstrap) and sending deliveries to it in batches."""
+"""The webhook queue and its dead-letter queue: their settings (one source for bootstrap and
+the deployment template) and their creation by ``bootstrap``."""
 from __future__ import annotations
 
 import json

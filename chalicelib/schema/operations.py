@@ -10,21 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from chalicelib.api import clients, invoices, me, projects, sessions, webhooks
-from chalicelib.domain import fields as f
+from chalicelib.domain import accounts, fields as f
 from chalicelib.domain import schemas
+from chalicelib.domain.events import TARGET_URL_LENGTH
+from chalicelib.schema import responses
 
-# Components: response bodies from the serializers' modules, request bodies from the validators.
-RESPONSE_SCHEMAS: dict[str, dict] = {
-    "Me": me.ME_SCHEMA,
-    "Project": projects.PROJECT_SCHEMA,
-    "Session": sessions.SESSION_SCHEMA,
-    "SessionAlreadyClosed": sessions.ALREADY_CLOSED_SCHEMA,
-    "Client": clients.CLIENT_SCHEMA,
-    "Invoice": invoices.INVOICE_SCHEMA,
-    "LineItem": invoices.LINE_ITEM_SCHEMA,
-    "WebhookSubscription": webhooks.SUBSCRIPTION_SCHEMA,
-}
+# Components: response bodies (:mod:`.responses`), request bodies from the validators.
+RESPONSE_SCHEMAS: dict[str, dict] = responses.SCHEMAS
 REQUEST_SCHEMAS: dict[str, tuple[f.Schema, bool]] = {  # name → (validator schema, partial)
     "ProjectCreate": (schemas.PROJECT_CREATE, False),
     "ProjectUpdate": (schemas.PROJECT_UPDATE, True),
@@ -35,24 +27,26 @@ REQUEST_SCHEMAS: dict[str, tuple[f.Schema, bool]] = {  # name → (validator sch
     "InvoiceCreate": (schemas.INVOICE_CREATE, False),
     "WebhookCreate": (schemas.WEBHOOK_CREATE, False),
 }
+_OF_ORGANISATION = f"A client of your organisation, else 400 `{schemas.CLIENT_NOT_FOUND}`"
+_VISIBLE_PROJECT = f"A project you can see, else 400 `{schemas.PROJECT_NOT_FOUND}`"
 # What a validator checks beyond its field types (a lookup or a rule of the service).
 REQUEST_PROPERTY_NOTES: dict[tuple[str, str], dict] = {
-    ("ProjectCreate", "client_id"): {"description": "A client of your organisation, else 400 `Client not found.`"},
-    ("ProjectUpdate", "client_id"): {"description": "A client of your organisation, else 400 `Client not found.`"},
-    ("SessionCreate", "project_id"): {"description": "A project you can see, else 400 `Project not found.`"},
+    ("ProjectCreate", "client_id"): {"description": _OF_ORGANISATION},
+    ("ProjectUpdate", "client_id"): {"description": _OF_ORGANISATION},
+    ("SessionCreate", "project_id"): {"description": _VISIBLE_PROJECT},
     ("SessionCreate", "end_time"): {"description": "Omit (or null) to start a running session; "
                                     "must not be before `start_time`."},
     ("SessionCreate", "start_time"): {"description": "Defaults to now."},
-    ("SessionUpdate", "project_id"): {"description": "A project you can see, else 400 `Project not found.`"},
+    ("SessionUpdate", "project_id"): {"description": _VISIBLE_PROJECT},
     ("SessionUpdate", "end_time"): {"description": "Must not be before the session's start; setting it "
                                     "on a running session closes it (`session.closed`)."},
-    ("InvoiceCreate", "client_id"): {"description": "A client of your organisation, else 400 `Client not found.`"},
+    ("InvoiceCreate", "client_id"): {"description": _OF_ORGANISATION},
     ("InvoiceCreate", "period_end"): {"description": "Must not be before `period_start`."},
     ("InvoiceCreate", "project_ids"): {"description": "Projects linked to the client; defaults to all of them."},
     ("InvoiceCreate", "tax_rate"): {"description": "A percentage, 0-100, at most 2 decimals."},
     # The URL rules are the outbound check's, not the field's: replace the generic string.
     ("WebhookCreate", "target_url"): {
-        "replace": {"type": "string", "format": "uri", "pattern": "^https://", "maxLength": 2048,
+        "replace": {"type": "string", "format": "uri", "pattern": "^https://", "maxLength": TARGET_URL_LENGTH,
                     "description": ("An absolute HTTPS URL whose host resolves only to public "
                                     "addresses. The `local` stage also accepts `http://` and loopback.")},
     },
@@ -89,8 +83,6 @@ class Operation:
 
 
 _UUID_FILTER = {"type": "string", "format": "uuid"}
-_NO_ORGANISATION_CLIENTS = "You must belong to an organisation to manage clients."
-_NO_ORGANISATION_INVOICES = "You must belong to an organisation to create invoices."
 
 
 def _links(*operation_ids: str, param: str) -> dict[str, tuple[str, str]]:
@@ -145,7 +137,7 @@ OPERATIONS: dict[str, Operation] = {
         "Sessions", "Close a running session",
         "Sets `end_time` to now and fires `session.closed` (exactly once, even under "
         "concurrent closes). Idempotent: on an already closed session the answer is 200 "
-        'with `{"detail": "Session is already closed.", "session": {...}}`.',
+        f'with `{{"detail": "{schemas.SESSION_ALREADY_CLOSED}", "session": {{...}}}}`.',
         response_schema={"oneOf": [{"$ref": "#/components/schemas/Session"},
                                    {"$ref": "#/components/schemas/SessionAlreadyClosed"}]}),
     "list_clients": Operation(
@@ -156,7 +148,7 @@ OPERATIONS: dict[str, Operation] = {
         "Clients", "Create a client", "A client of your organisation.",
         response="Client", body="ClientCreate",
         body_example={"name": "Globex Corp", "email": "billing@globex.example"},
-        forbidden=_NO_ORGANISATION_CLIENTS,
+        forbidden=accounts.NO_ORGANISATION_FOR_CLIENTS,
         links=_links("get_client", "update_client", param="client_id")),
     "get_client": Operation(
         "Clients", "Retrieve a client", "A client of your organisation by its UUID.",
@@ -181,7 +173,7 @@ OPERATIONS: dict[str, Operation] = {
         body_example={"client_id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301",
                       "period_start": "2026-06-01", "period_end": "2026-06-30",
                       "tax_rate": "21.00"},
-        forbidden=_NO_ORGANISATION_INVOICES,
+        forbidden=accounts.NO_ORGANISATION_FOR_INVOICES,
         links=_links("get_invoice", "get_line_items", "send_invoice", "mark_paid",
                      param="invoice_id")),
     "get_invoice": Operation(
@@ -194,7 +186,7 @@ OPERATIONS: dict[str, Operation] = {
     "send_invoice": Operation(
         "Invoices", "Mark an invoice as sent",
         "From `draft` or `sent` to `sent`; email delivery is handled by the app.",
-        response="Invoice", bad_request="Only draft or sent invoices can be sent."),
+        response="Invoice", bad_request=schemas.INVOICE_NOT_SENDABLE),
     "mark_paid": Operation(
         "Invoices", "Mark an invoice as paid",
         "From `draft` or `sent` to `paid` with today's (UTC) date, firing `invoice.paid`. "

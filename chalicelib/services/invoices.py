@@ -9,37 +9,25 @@ project's whole history.
 """
 from __future__ import annotations
 
-import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import Iterable
 
 from chalicelib.auth.caller import Caller
-from chalicelib.domain import schemas
+from chalicelib.domain import invoicing, schemas
+from chalicelib.domain.accounts import NO_ORGANISATION_FOR_INVOICES
 from chalicelib.domain.money import format_money, parse_money
+from chalicelib.domain.timestamps import Clock, utc_now
 from chalicelib.errors import BadRequest, NotFound, PermissionDenied, ValidationError
 from chalicelib.events import bus, payloads
+from chalicelib.services.clients import organisation_client
 from chalicelib.store import accounts as account_store
 from chalicelib.store import invoices as store
 from chalicelib.store import projects as project_store
 from chalicelib.store import sessions as session_store
+from chalicelib.store.clients import Client
 from chalicelib.store.invoices import Invoice
-from chalicelib.store.projects import Client, Project
-
-if TYPE_CHECKING:  # the maths is imported by create_invoice alone (cold start)
-    from chalicelib.domain import invoicing
-
-NO_ORGANISATION = "You must belong to an organisation to create invoices."
-CLIENT_NOT_FOUND = "Client not found."
-NOT_SENDABLE = "Only draft or sent invoices can be sent."
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _today() -> date:
-    return _now().date()
+from chalicelib.store.projects import Project
 
 
 def get_invoice(caller: Caller, invoice_id: str) -> Invoice:
@@ -66,7 +54,7 @@ def _billed_projects(client: Client, project_ids: list[str] | None) -> list[Proj
                  if pid not in found or found[pid].client_id != client.id]
     if strangers:
         raise ValidationError({"project_ids": [
-            f"Project {pid} does not belong to this client." for pid in strangers]})
+            schemas.PROJECT_NOT_OF_CLIENT.format(project_id=pid) for pid in strangers]})
     return [found[pid] for pid in project_ids]
 
 
@@ -78,7 +66,6 @@ def _earlier(moment: datetime, span: timedelta) -> datetime:
 
 def _tracked_spans(projects: Iterable[Project],
                    window: invoicing.BillingWindow) -> list[invoicing.TrackedSpan]:
-    from chalicelib.domain import invoicing
     spans = []
     for project in projects:
         earliest = _earlier(window.start, project.longest_span())
@@ -90,18 +77,17 @@ def _tracked_spans(projects: Iterable[Project],
 def require_organisation(caller: Caller) -> None:
     """403 for a caller without an organisation, before the body is even parsed (SPEC 3)."""
     if caller.organisation_id is None:
-        raise PermissionDenied(NO_ORGANISATION)
+        raise PermissionDenied(NO_ORGANISATION_FOR_INVOICES)
 
 
-def create_invoice(caller: Caller, body: object, now: Callable[[], datetime] = _now) -> Invoice:
-    from chalicelib.domain import invoicing
+def create_invoice(caller: Caller, body: object, clock: Clock = utc_now) -> Invoice:
     require_organisation(caller)
     found: dict[str, Client] = {}
 
     def client_error(client_id: str) -> str | None:
-        client = project_store.get_client(client_id)
-        if client is None or int(client.organisation_id) != caller.organisation_id:
-            return CLIENT_NOT_FOUND
+        client = organisation_client(caller, client_id)
+        if client is None:
+            return schemas.CLIENT_NOT_FOUND
         found["client"] = client
         return None
 
@@ -117,9 +103,12 @@ def create_invoice(caller: Caller, body: object, now: Callable[[], datetime] = _
                                        data["overlap_strategy"])
     totals = invoicing.compute_totals(lines, data["tax_rate"])
     organisation = account_store.get_organisation(caller.organisation_id)
-    created = now()
-    invoice = Invoice(
-        str(uuid.uuid4()), organisation_id=caller.organisation_id, client_id=client.id,
+    if organisation is None:  # the key's snapshot names an organisation that is gone
+        raise PermissionDenied(NO_ORGANISATION_FOR_INVOICES)
+    created = clock()
+    invoice = store.save_numbered(
+        organisation_id=caller.organisation_id, client_id=client.id, created=created,
+        number_for=lambda seq: invoicing.invoice_number(organisation.invoice_prefix, created, seq),
         status="draft", subtotal=format_money(totals.subtotal),
         tax_rate=format_money(Decimal(data["tax_rate"])),
         tax_amount=format_money(totals.tax_amount), total=format_money(totals.total),
@@ -127,9 +116,7 @@ def create_invoice(caller: Caller, body: object, now: Callable[[], datetime] = _
         period_end=data["period_end"].isoformat(),
         due_date=invoicing.due_date(data["period_end"]).isoformat(), paid_date=None,
         notes=data["notes"], overlap_strategy=data["overlap_strategy"],
-        line_items=[line.to_dict() for line in lines], created=created)
-    store.save_numbered(invoice, lambda seq: invoicing.invoice_number(
-        organisation.invoice_prefix, created, seq))
+        line_items=[line.to_dict() for line in lines])
     _emit("invoice.created", invoice, created)
     return invoice
 
@@ -137,21 +124,22 @@ def create_invoice(caller: Caller, body: object, now: Callable[[], datetime] = _
 def send_invoice(caller: Caller, invoice_id: str) -> Invoice:
     invoice = _transition(caller, invoice_id, "sent", ("draft", "sent"))
     if invoice is None:
-        raise BadRequest(NOT_SENDABLE)
+        raise BadRequest(schemas.INVOICE_NOT_SENDABLE)
     return invoice
 
 
-def mark_paid(caller: Caller, invoice_id: str, today: Callable[[], date] = _today) -> Invoice:
+def mark_paid(caller: Caller, invoice_id: str, clock: Clock = utc_now) -> Invoice:
     """draft/sent → paid with today's date and ``invoice.paid``; already paid → unchanged."""
-    paid = _transition(caller, invoice_id, "paid", ("draft", "sent"), paid_date=today())
+    now = clock()
+    paid = _transition(caller, invoice_id, "paid", ("draft", "sent"), paid_date=now.date())
     if paid is None:
         return get_invoice(caller, invoice_id)  # already paid: no change, no event
-    _emit("invoice.paid", paid, _now())
+    _emit("invoice.paid", paid, now)
     return paid
 
 
 def _transition(caller: Caller, invoice_id: str, to_status: str, from_statuses: tuple[str, ...],
-                paid_date: date | None = None) -> Invoice | None:
+                paid_date=None) -> Invoice | None:
     """The updated invoice, None if it is visible but in another state, else 404."""
     checked_id = schemas.path_uuid(invoice_id)
     if checked_id is None or caller.organisation_id is None:

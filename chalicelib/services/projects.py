@@ -1,24 +1,17 @@
 """Projects: visibility (owner or team), client links, creation with its event."""
 from __future__ import annotations
 
-import uuid
-from datetime import datetime, timezone
 from typing import Callable
 
 from chalicelib.auth.caller import Caller
 from chalicelib.domain import schemas
 from chalicelib.domain.money import format_money
+from chalicelib.domain.timestamps import Clock, utc_now
 from chalicelib.errors import NotFound
 from chalicelib.events import bus, payloads
+from chalicelib.services.clients import organisation_client
 from chalicelib.store import projects as store
-from chalicelib.store.base import update_actions
 from chalicelib.store.projects import Project
-
-CLIENT_NOT_FOUND = "Client not found."
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def visible_project(caller: Caller, project_id: str) -> Project | None:
@@ -43,13 +36,9 @@ def list_projects(caller: Caller) -> list[Project]:
 
 def _client_error(caller: Caller, client_id: str | None) -> str | None:
     """The ``client_id`` error unless it names a client of the caller's organisation (or is null)."""
-    if client_id is None:
+    if client_id is None or organisation_client(caller, client_id) is not None:
         return None
-    client = store.get_client(client_id)
-    if client is None or caller.organisation_id is None or \
-            int(client.organisation_id) != caller.organisation_id:
-        return CLIENT_NOT_FOUND
-    return None
+    return schemas.CLIENT_NOT_FOUND
 
 
 def _validate(caller: Caller, schema, body: object, *, partial: bool = False) -> dict:
@@ -57,14 +46,13 @@ def _validate(caller: Caller, schema, body: object, *, partial: bool = False) ->
                             partial=partial)
 
 
-def create_project(caller: Caller, body: object) -> Project:
+def create_project(caller: Caller, body: object, clock: Clock = utc_now) -> Project:
     data = _validate(caller, schemas.PROJECT_CREATE, body)
-    project = Project(str(uuid.uuid4()), owner_id=caller.user_id,
-                      organisation_id=caller.organisation_id, name=data["name"],
-                      is_active=data["is_active"], currency=data["currency"],
-                      hourly_rate=format_money(data["hourly_rate"]),
-                      client_id=data["client_id"], created=_now())
-    project.save(condition=Project.id.does_not_exist())
+    project = store.create(owner_id=caller.user_id, organisation_id=caller.organisation_id,
+                           name=data["name"], is_active=data["is_active"],
+                           currency=data["currency"],
+                           hourly_rate=format_money(data["hourly_rate"]),
+                           client_id=data["client_id"], created=clock())
     bus.emit(bus.Change("project.created", int(project.created.timestamp()),
                         payloads.project_data(project),
                         bus.Audience(user_ids=frozenset({caller.user_id}))))
@@ -77,7 +65,7 @@ def update_project(caller: Caller, project_id: str, read_body: Callable[[], obje
     data = _validate(caller, schemas.PROJECT_UPDATE, read_body(), partial=True)
     if "hourly_rate" in data:
         data["hourly_rate"] = format_money(data["hourly_rate"])
-    actions = update_actions(Project, data)
-    if actions:
-        project.update(actions=actions, condition=Project.id.exists())
-    return project
+    updated = store.update(project, data)
+    if updated is None:
+        raise NotFound()
+    return updated

@@ -2,15 +2,16 @@
 from __future__ import annotations
 
 import secrets
-import uuid
 
 from chalicelib.auth.caller import Caller
 from chalicelib.config import settings
 from chalicelib.domain import schemas
-from chalicelib.domain.timestamps import utc_now
+from chalicelib.domain.timestamps import Clock, utc_now
 from chalicelib.errors import NotFound, ValidationError
 from chalicelib.store import webhooks as store
 from chalicelib.store.webhooks import Subscription
+
+SECRET_BYTES = 32  # shown as 64 lowercase hex characters (SPEC section 4)
 
 
 def get_subscription(caller: Caller, subscription_id: str) -> Subscription:
@@ -25,7 +26,8 @@ def list_subscriptions(caller: Caller) -> list[Subscription]:
     return store.subscriptions_of_key(caller.key_id)
 
 
-def create_subscription(caller: Caller, body: object, resolver=None) -> Subscription:
+def create_subscription(caller: Caller, body: object, resolver=None,
+                        clock: Clock = utc_now) -> Subscription:
     # Imported here: TLS and HTTP client modules are only for this call and for delivery,
     # not for every request's cold start.
     from chalicelib.events import outbound
@@ -41,16 +43,10 @@ def create_subscription(caller: Caller, body: object, resolver=None) -> Subscrip
 
     # the URL is checked even when ``event`` failed: all failing fields together (SPEC 1)
     data = schemas.validate(schemas.WEBHOOK_CREATE, body, {"target_url": url_error})
-    event = data["event"]
-    subscription = Subscription(
-        str(uuid.uuid4()), key_id=caller.key_id, user_id=caller.user_id,
-        organisation_id=caller.organisation_id, event=event, target_url=data["target_url"],
-        secret=secrets.token_hex(32), created_at=utc_now(), failure_count=0,
-        event_user=Subscription.user_key(event, caller.user_id),
-        event_organisation=None if caller.organisation_id is None
-        else Subscription.organisation_key(event, caller.organisation_id))
-    subscription.save(condition=Subscription.id.does_not_exist())
-    return subscription
+    return store.create(key_id=caller.key_id, user_id=caller.user_id,
+                        organisation_id=caller.organisation_id, event=data["event"],
+                        target_url=data["target_url"], secret=secrets.token_hex(SECRET_BYTES),
+                        created_at=clock())
 
 
 def delete_subscription(caller: Caller, subscription_id: str) -> None:

@@ -7,15 +7,13 @@ that change a user, a team or a plan refresh the snapshots of that user's keys.
 from __future__ import annotations
 
 from datetime import datetime
+
 from pynamodb.attributes import (BooleanAttribute, NumberAttribute, NumberSetAttribute,
                                  UnicodeAttribute, UTCDateTimeAttribute)
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.exceptions import UpdateError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
-from chalicelib.auth import tokens
-from chalicelib.domain import accounts as rules
-from chalicelib.domain.timestamps import utc_now
-from chalicelib.errors import BadRequest, NotFound
-from chalicelib.store.base import StageTableMeta, TableModel
+from chalicelib.store.base import StageTableMeta, TableModel, condition_failed
 
 
 class Counter(TableModel):
@@ -56,25 +54,14 @@ class Team(TableModel):
     name = UnicodeAttribute()
 
 
-class _MembersByTeam(GlobalSecondaryIndex):
-    class Meta:
-        index_name = "by_team"
-        projection = KeysOnlyProjection()
-
-    team_id = NumberAttribute(hash_key=True)
-    user_id = NumberAttribute(range_key=True)
-
-
 class Membership(TableModel):
-    """A user's membership of a team: a user's teams, or a team's members, are one Query."""
+    """A user's membership of a team: a user's teams are one Query."""
 
     class Meta(metaclass=StageTableMeta):
         table = "memberships"
 
     user_id = NumberAttribute(hash_key=True)
     team_id = NumberAttribute(range_key=True)
-
-    by_team = _MembersByTeam()
 
 
 class KeysByUser(GlobalSecondaryIndex):
@@ -130,65 +117,47 @@ def next_id(counter: str) -> int:
     return int(item.value)
 
 
-def get_organisation(organisation_id: int) -> Organisation:
+def get_organisation(organisation_id: int) -> Organisation | None:
     try:
         return Organisation.get(organisation_id)
-    except Organisation.DoesNotExist as exc:
-        raise NotFound(f"Organisation {organisation_id} not found.") from exc
+    except Organisation.DoesNotExist:
+        return None
 
 
-def get_user(user_id: int) -> User:
+def get_user(user_id: int) -> User | None:
     try:
         return User.get(user_id)
-    except User.DoesNotExist as exc:
-        raise NotFound(f"User {user_id} not found.") from exc
+    except User.DoesNotExist:
+        return None
 
 
-def get_team(team_id: int) -> Team:
+def get_team(team_id: int) -> Team | None:
     try:
         return Team.get(team_id)
-    except Team.DoesNotExist as exc:
-        raise NotFound(f"Team {team_id} not found.") from exc
+    except Team.DoesNotExist:
+        return None
 
 
-def create_organisation(name: str, invoice_prefix: str | None = None) -> Organisation:
-    name = name.strip()
-    if not name:
-        raise BadRequest("Organisation name may not be blank.")
-    prefix = (invoice_prefix or rules.default_invoice_prefix(name)).upper()
-    if not rules.valid_invoice_prefix(prefix):
-        raise BadRequest("Invoice prefix must be 1-10 letters or digits.")
-    organisation = Organisation(next_id("organisation"), name=name, invoice_prefix=prefix)
+def create_organisation(name: str, invoice_prefix: str) -> Organisation:
+    organisation = Organisation(next_id("organisation"), name=name, invoice_prefix=invoice_prefix)
     organisation.save()
     return organisation
 
 
-def create_user(email: str, organisation_id: int | None = None, plan: str = "pro") -> User:
-    if plan not in rules.PLANS:
-        raise BadRequest(f"Plan must be one of {', '.join(rules.PLANS)}.")
-    if "@" not in email:
-        raise BadRequest("Enter a valid email address.")
-    if organisation_id is not None:
-        get_organisation(organisation_id)
-    user = User(next_id("user"), email=email.strip(), organisation_id=organisation_id, plan=plan)
+def create_user(email: str, organisation_id: int | None, plan: str) -> User:
+    user = User(next_id("user"), email=email, organisation_id=organisation_id, plan=plan)
     user.save()
     return user
 
 
-def set_plan(user_id: int, plan: str) -> User:
-    if plan not in rules.PLANS:
-        raise BadRequest(f"Plan must be one of {', '.join(rules.PLANS)}.")
-    user = get_user(user_id)
+def set_plan(user: User, plan: str) -> User:
     user.update(actions=[User.plan.set(plan)])
     refresh_key_snapshots(user)
     return user
 
 
 def create_team(organisation_id: int, name: str) -> Team:
-    get_organisation(organisation_id)
-    if not name.strip():
-        raise BadRequest("Team name may not be blank.")
-    team = Team(next_id("team"), organisation_id=organisation_id, name=name.strip())
+    team = Team(next_id("team"), organisation_id=organisation_id, name=name)
     team.save()
     return team
 
@@ -197,22 +166,14 @@ def team_ids_of(user_id: int) -> set[int]:
     return {int(m.team_id) for m in Membership.query(user_id)}
 
 
-def members_of(team_id: int) -> set[int]:
-    return {int(m.user_id) for m in Membership.by_team.query(team_id)}
-
-
-def add_member(team_id: int, user_id: int) -> set[int]:
-    team, user = get_team(team_id), get_user(user_id)
-    if user.organisation_id != team.organisation_id:
-        raise BadRequest(f"User {user_id} is not in team {team_id}'s organisation.")
-    Membership(user_id, team_id).save()
+def add_member(team: Team, user: User) -> set[int]:
+    """Put the user in the team; returns the user's teams (their keys are refreshed)."""
+    Membership(int(user.id), int(team.id)).save()
     return refresh_key_snapshots(user)
 
 
-def remove_member(team_id: int, user_id: int) -> set[int]:
-    get_team(team_id)
-    user = get_user(user_id)
-    Membership(user_id, team_id).delete()
+def remove_member(team: Team, user: User) -> set[int]:
+    Membership(int(user.id), int(team.id)).delete()
     return refresh_key_snapshots(user)
 
 
@@ -238,22 +199,16 @@ def refresh_key_snapshots(user: User) -> set[int]:
     return snapshot["team_ids"] or set()
 
 
-def create_key(user_id: int, name: str, scope: str) -> tuple[ApiKey, str]:
-    """A new key for the user and its token (shown once, never stored)."""
-    if scope not in rules.SCOPES:
-        raise BadRequest(f"Scope must be one of {', '.join(rules.SCOPES)}.")
-    if not name.strip():
-        raise BadRequest("Key name may not be blank.")
-    user = get_user(user_id)
-    issued = tokens.issue()
-    key = ApiKey(issued.key_id, secret_hash=issued.secret_hash, user_id=user.id,
-                 name=name.strip(), scope=scope, created=utc_now(), **_snapshot(user))
+def create_key(user: User, key_id: str, secret_hash: str, name: str, scope: str,
+               created: datetime) -> ApiKey:
+    """Store a key (by its public id, with the hash of its secret and the owner snapshot)."""
+    key = ApiKey(key_id, secret_hash=secret_hash, user_id=user.id, name=name, scope=scope,
+                 created=created, **_snapshot(user))
     key.save(condition=ApiKey.key_id.does_not_exist())
-    return key, issued.token
+    return key
 
 
-def list_keys(user_id: int) -> list[ApiKey]:
-    get_user(user_id)
+def keys_of(user_id: int) -> list[ApiKey]:
     return list(ApiKey.by_user.query(user_id))
 
 
@@ -265,14 +220,14 @@ def load_key(key_id: str) -> ApiKey | None:
         return None
 
 
-def revoke_key(key_id: str, now: datetime | None = None) -> ApiKey:
-    key = load_key(key_id)
-    if key is None:
-        raise NotFound(f"API key {key_id} not found.")
-    if not key.revoked:
-        key.update(actions=[ApiKey.revoked.set(True), ApiKey.revoked_at.set(now or utc_now())])
-    # The reference: a revoked key's subscriptions go too. Imported here so that the
-    # authorizer, which loads this module on every cold start, doesn't load that model.
-    from chalicelib.store.webhooks import delete_subscriptions_of_key
-    delete_subscriptions_of_key(key_id)
+def revoke_key(key_id: str, at: datetime) -> ApiKey | None:
+    """Mark the key revoked (once: the first revocation's time stays); None if unknown."""
+    key = ApiKey(key_id)
+    try:
+        key.update(actions=[ApiKey.revoked.set(True), ApiKey.revoked_at.set(at)],
+                   condition=ApiKey.key_id.exists() & (ApiKey.revoked == False))  # noqa: E712
+    except UpdateError as exc:
+        if not condition_failed(exc):
+            raise
+        return load_key(key_id)
     return key

@@ -1,16 +1,30 @@
-"""The base of every table model: stage-named tables and the one shared DynamoDB client.
+"""The base of every table model: stage-named tables, the one shared DynamoDB client, store errors.
 
 A model names its table by a short name (``Meta.table``); the stage's prefix is added
-when the table is first used, so importing the models reads no settings.
+when the table is first used, so importing the models reads no settings. The store
+answers the services in domain terms and raises only the errors defined here (never an
+HTTP error, never PynamoDB's own exceptions): whatever DynamoDB says is translated at
+this boundary.
 """
 from __future__ import annotations
 
 from pynamodb.connection import Connection
 from pynamodb.connection.table import TableConnection
+from pynamodb.exceptions import PynamoDBException
 from pynamodb.models import Model
 
 from chalicelib import aws
 from chalicelib.config import settings
+
+CONDITION_FAILED = "ConditionalCheckFailedException"
+
+
+class StoreError(Exception):
+    """Base of the store's own errors."""
+
+
+class Contention(StoreError):
+    """A write kept losing races with concurrent writes of the same item."""
 
 
 class StageTableMeta(type):
@@ -31,8 +45,13 @@ class TableModel(Model):
         return connection
 
 
+def condition_failed(exc: PynamoDBException) -> bool:
+    """True when a write was refused by its condition (the outcome a caller asked about)."""
+    return getattr(exc, "cause_response_code", None) == CONDITION_FAILED
+
+
 def update_actions(model: type[Model], changes: dict) -> list:
-    """A PATCH's changes as update actions: SET a value, REMOVE on ``None`` (stored as absent)."""
+    """Changes as update actions: SET a value, REMOVE on ``None`` (stored as absent)."""
     return [getattr(model, name).remove() if value is None else getattr(model, name).set(value)
             for name, value in changes.items()]
 

@@ -13,7 +13,7 @@ from pynamodb.attributes import (JSONAttribute, NumberAttribute, TTLAttribute, U
                                  UTCDateTimeAttribute)
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
-from chalicelib.store.base import StageTableMeta, TableModel
+from chalicelib.store.base import StageTableMeta, TableModel, condition_failed
 
 IN_PROGRESS = "in_progress"
 COMPLETED = "completed"
@@ -37,14 +37,19 @@ class IdempotencyRecord(TableModel):
 MODELS = (IdempotencyRecord,)
 
 
-def claim(record: IdempotencyRecord, now: datetime) -> bool:
-    """Store ``record`` unless a live one exists (unexpired, and completed or still locked)."""
+def claim(key: str, request_hash: str, claim_id: str, now: datetime, locked_until: datetime,
+          expires_at: datetime) -> bool:
+    """Claim ``key`` for a request unless a live record exists (unexpired, and completed or
+    still locked); True when this call holds the claim."""
+    record = IdempotencyRecord(key, request_hash=request_hash, state=IN_PROGRESS,
+                               claim_id=claim_id, locked_until=locked_until,
+                               expires_at=expires_at)
     free = (IdempotencyRecord.key.does_not_exist() | (IdempotencyRecord.expires_at <= now)
             | ((IdempotencyRecord.state == IN_PROGRESS) & (IdempotencyRecord.locked_until <= now)))
     try:
         record.save(condition=free)
     except PutError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
+        if not condition_failed(exc):
             raise
         return False
     return True
@@ -66,7 +71,7 @@ def complete(key: str, claim_id: str, status_code: int, headers: dict, body: str
                      IdempotencyRecord.headers.set(headers), IdempotencyRecord.body.set(body)],
             condition=IdempotencyRecord.claim_id == claim_id)
     except UpdateError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
+        if not condition_failed(exc):
             raise
 
 
@@ -75,5 +80,5 @@ def release(key: str, claim_id: str) -> None:
     try:
         IdempotencyRecord(key).delete(condition=IdempotencyRecord.claim_id == claim_id)
     except DeleteError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
+        if not condition_failed(exc):
             raise

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import random
 import time
+import uuid
 from datetime import date, datetime
+from typing import Callable
 
 from pynamodb.attributes import (JSONAttribute, NumberAttribute, UnicodeAttribute,
                                  UTCDateTimeAttribute)
@@ -19,7 +21,8 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.timestamps import to_utc
 from chalicelib.store.accounts import Counter
-from chalicelib.store.base import StageTableMeta, TableModel, shared_connection
+from chalicelib.store.base import (Contention, StageTableMeta, TableModel, condition_failed,
+                                   shared_connection)
 
 MAX_NUMBERING_ATTEMPTS = 60
 
@@ -72,7 +75,7 @@ class Invoice(TableModel):
 MODELS = (Invoice,)
 
 
-class NumberingContention(RuntimeError):
+class NumberingContention(Contention):
     """Too many concurrent creates for one organisation and month."""
 
 
@@ -81,12 +84,16 @@ def sequence_name(organisation_id: int, created: datetime) -> str:
     return f"invoice#{organisation_id}#{to_utc(created):%Y%m}"
 
 
-def save_numbered(invoice: Invoice, number_for, sleep=time.sleep) -> Invoice:
-    """Store ``invoice`` with the next number of its organisation's month, gaplessly.
+def save_numbered(*, organisation_id: int, client_id: str, created: datetime,
+                  number_for: Callable[[int], str], sleep=time.sleep, **fields) -> Invoice:
+    """Store a new invoice with the next number of its organisation's month, gaplessly.
 
-    ``number_for(sequence)`` turns the sequence into the invoice number.
+    ``number_for(sequence)`` turns the sequence into the invoice number; ``fields`` are
+    the invoice's other attributes (status, amounts, period, line items, ...).
     """
-    counter_name = sequence_name(int(invoice.organisation_id), invoice.created)
+    invoice = Invoice(str(uuid.uuid4()), organisation_id=organisation_id, client_id=client_id,
+                      created=created, **fields)
+    counter_name = sequence_name(organisation_id, created)
     for attempt in range(MAX_NUMBERING_ATTEMPTS):
         try:
             current = int(Counter.get(counter_name, consistent_read=True).value)
@@ -153,7 +160,7 @@ def transition(invoice_id: str, organisation_id: int, to_status: str, from_statu
         invoice.update(actions=actions, condition=(Invoice.organisation_id == organisation_id)
                        & Invoice.status.is_in(*from_statuses))
     except UpdateError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
+        if not condition_failed(exc):
             raise
         return None
     return invoice

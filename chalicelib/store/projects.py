@@ -1,22 +1,23 @@
-"""Projects and clients in DynamoDB, with the indexes their lists and invoices read.
+"""Projects in DynamoDB, with the indexes their lists and invoices read.
 
-Projects are listed by owner and by team (newest first), and by client for invoicing;
-clients by organisation in name order. Each project also keeps the set of power-of-two
-hour buckets its closed sessions have needed (``span_buckets``): the longest bucket
-bounds how far before a billing window an overlapping session can have started.
+Projects are listed by owner and by team (newest first), and by client for invoicing.
+Each project also keeps the set of power-of-two hour buckets its closed sessions have
+needed (``span_buckets``): the longest bucket bounds how far before a billing window an
+overlapping session can have started.
 """
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+import uuid
+from datetime import datetime, timedelta
 from typing import Iterable
 
 from pynamodb.attributes import (BooleanAttribute, NumberAttribute, NumberSetAttribute,
                                  UnicodeAttribute, UTCDateTimeAttribute)
+from pynamodb.exceptions import UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
-from chalicelib.errors import BadRequest, NotFound
-from chalicelib.store.base import StageTableMeta, TableModel
+from chalicelib.store.base import StageTableMeta, TableModel, condition_failed, update_actions
 
 
 class _ByOwner(GlobalSecondaryIndex):
@@ -75,40 +76,7 @@ class Project(TableModel):
         return timedelta(hours=max(self.span_buckets or {0}))
 
 
-class _ClientsByOrganisation(GlobalSecondaryIndex):
-    class Meta:
-        index_name = "by_organisation"
-        projection = AllProjection()
-
-    organisation_id = NumberAttribute(hash_key=True)
-    name_key = UnicodeAttribute(range_key=True)
-
-
-class Client(TableModel):
-    class Meta(metaclass=StageTableMeta):
-        table = "clients"
-
-    id = UnicodeAttribute(hash_key=True)
-    organisation_id = NumberAttribute()
-    name = UnicodeAttribute()
-    name_key = UnicodeAttribute()  # case-folded name + id: the list's order
-    company = UnicodeAttribute(default="")
-    email = UnicodeAttribute(default="")
-    hourly_rate = UnicodeAttribute(null=True)
-    currency = UnicodeAttribute(default="USD")
-    created = UTCDateTimeAttribute()
-
-    by_organisation = _ClientsByOrganisation()
-
-    @staticmethod
-    def sort_key(name: str, client_id: str) -> str:
-        """Case-folded name, then the id. DynamoDB caps a sort key at 1,024 bytes, so the
-        name is cut at 900 UTF-8 bytes (the list is sorted again in full after reading)."""
-        folded = name.casefold().encode()[:900].decode(errors="ignore")
-        return f"{folded}\x00{client_id}"
-
-
-MODELS = (Project, Client)
+MODELS = (Project,)
 
 
 def span_bucket(seconds: int) -> int:
@@ -124,15 +92,42 @@ def get_project(project_id: str) -> Project | None:
         return None
 
 
-def record_span(project_id: str, seconds: int) -> Project | None:
-    """Note a closed session's length on its project; returns the project (one UpdateItem)."""
-    project = Project(project_id)
+def create(*, owner_id: int, organisation_id: int | None, name: str, is_active: bool,
+           currency: str, hourly_rate: str | None, client_id: str | None,
+           created: datetime) -> Project:
+    """Store a new project (no team: operators assign teams later)."""
+    project = Project(str(uuid.uuid4()), owner_id=owner_id, organisation_id=organisation_id,
+                      name=name, is_active=is_active, currency=currency,
+                      hourly_rate=hourly_rate, client_id=client_id, created=created)
+    project.save(condition=Project.id.does_not_exist())
+    return project
+
+
+def _update(project: Project, actions: list) -> Project | None:
     try:
-        project.update(actions=[Project.span_buckets.add({span_bucket(seconds)})],
-                       condition=Project.id.exists())
-    except Project.UpdateError:
+        project.update(actions=actions, condition=Project.id.exists())
+    except UpdateError as exc:
+        if not condition_failed(exc):
+            raise
         return None
     return project
+
+
+def update(project: Project, changes: dict) -> Project | None:
+    """Set ``changes`` (None removes); the updated project, or None if it was deleted."""
+    actions = update_actions(Project, changes)
+    return _update(project, actions) if actions else project
+
+
+def set_team(project: Project, team_id: int | None) -> Project | None:
+    """Make a project a team project (or a personal one again)."""
+    return update(project, {"team_id": team_id})
+
+
+def record_span(project_id: str, seconds: int) -> Project | None:
+    """Note a closed session's length on its project; returns the project (one UpdateItem),
+    or None when the project no longer exists."""
+    return _update(Project(project_id), [Project.span_buckets.add({span_bucket(seconds)})])
 
 
 def project_names(project_ids: Iterable[str]) -> dict[str, str]:
@@ -159,30 +154,3 @@ def visible_projects(user_id: int, team_ids: Iterable[int]) -> list[Project]:
 
 def projects_of_client(client_id: str) -> list[Project]:
     return list(Project.by_client.query(client_id))
-
-
-def assign_team(project_id: str, team_id: int | None) -> Project:
-    """Operator command: make a project a team project (or a personal one again)."""
-    from chalicelib.store.accounts import get_team
-    project = get_project(project_id)
-    if project is None:
-        raise NotFound(f"Project {project_id} not found.")
-    if team_id is None:
-        project.update(actions=[Project.team_id.remove()])
-        return project
-    team = get_team(team_id)
-    if project.organisation_id is None or int(team.organisation_id) != int(project.organisation_id):
-        raise BadRequest(f"Team {team_id} is not in project {project_id}'s organisation.")
-    project.update(actions=[Project.team_id.set(team_id)])
-    return project
-
-
-def get_client(client_id: str) -> Client | None:
-    try:
-        return Client.get(client_id)
-    except Client.DoesNotExist:
-        return None
-
-
-def clients_of(organisation_id: int) -> list[Client]:
-    return list(Client.by_organisation.query(organisation_id))

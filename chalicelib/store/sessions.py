@@ -2,17 +2,22 @@
 
 ``running_user_id`` exists only while a session runs, so the ``running`` index holds
 just the running sessions. The ``by_project`` index projects only the times: it is what
-invoicing reads, a bounded window of it per project.
+invoicing reads, a bounded window of it per project. Writes that race are conditional
+and answer in the session's own terms (:func:`close` → :class:`Closed`,
+:class:`AlreadyClosed`, :class:`NotStarted` or :class:`Missing`).
 """
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterator
+from typing import Iterator, Union
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.exceptions import DeleteError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 
-from chalicelib.store.base import StageTableMeta, TableModel
+from chalicelib.store.base import StageTableMeta, TableModel, condition_failed, update_actions
 
 
 class _ByUser(GlobalSecondaryIndex):
@@ -73,11 +78,108 @@ class Session(TableModel):
 MODELS = (Session,)
 
 
+@dataclass(frozen=True)
+class Closed:
+    """This close ended the session."""
+
+    session: Session
+
+
+@dataclass(frozen=True)
+class AlreadyClosed:
+    """The session had already ended (possibly by a concurrent close)."""
+
+    session: Session
+
+
+@dataclass(frozen=True)
+class NotStarted:
+    """The session is running but starts after the requested end."""
+
+    session: Session
+
+
+@dataclass(frozen=True)
+class Missing:
+    """No such session for this user."""
+
+
+CloseResult = Union[Closed, AlreadyClosed, NotStarted, Missing]
+
+
 def get_session(session_id: str) -> Session | None:
     try:
         return Session.get(session_id, consistent_read=True)
     except Session.DoesNotExist:
         return None
+
+
+def create(*, user_id: int, project_id: str, start_time: datetime, end_time: datetime | None,
+           description: str, started_via: str) -> Session:
+    """Store a new session (running when ``end_time`` is None)."""
+    session = Session(str(uuid.uuid4()), user_id=user_id, project_id=project_id,
+                      start_time=start_time, end_time=end_time, description=description,
+                      started_via=started_via,
+                      running_user_id=user_id if end_time is None else None)
+    session.save(condition=Session.id.does_not_exist())
+    return session
+
+
+def close(session_id: str, user_id: int, at: datetime) -> CloseResult:
+    """End the user's running session at ``at``: one conditional UpdateItem.
+
+    Among concurrent closes exactly one gets :class:`Closed`; the others read the
+    session and get :class:`AlreadyClosed`.
+    """
+    session = Session(session_id)
+    try:
+        session.update(
+            actions=[Session.end_time.set(at), Session.running_user_id.remove()],
+            condition=(Session.user_id == user_id) & Session.end_time.does_not_exist()
+            & (Session.start_time <= at))
+    except UpdateError as exc:
+        if not condition_failed(exc):
+            raise
+        existing = get_session(session_id)
+        if existing is None or int(existing.user_id) != user_id:
+            return Missing()
+        if existing.end_time is None:
+            return NotStarted(existing)
+        return AlreadyClosed(existing)
+    return Closed(session)
+
+
+def amend(session: Session, changes: dict) -> Session | None:
+    """Apply a PATCH's ``changes`` if the session is still running (or still closed) as read.
+
+    Setting ``end_time`` on a running session closes it; a closed session never
+    reopens, so concurrent amendments of a closed session do not conflict. Returns the
+    updated session, or None when it was closed or deleted meanwhile (read it again).
+    """
+    actions = update_actions(Session, changes)
+    was_running = session.end_time is None
+    if "end_time" in changes and was_running:
+        actions.append(Session.running_user_id.remove())
+    unchanged = Session.end_time.does_not_exist() if was_running else Session.end_time.exists()
+    try:
+        session.update(actions=actions, condition=(Session.user_id == int(session.user_id))
+                       & unchanged)
+    except UpdateError as exc:
+        if not condition_failed(exc):
+            raise
+        return None
+    return session
+
+
+def delete(session_id: str, user_id: int) -> bool:
+    """Delete the user's session; False when there is none."""
+    try:
+        Session(session_id).delete(condition=Session.user_id == user_id)
+    except DeleteError as exc:
+        if not condition_failed(exc):
+            raise
+        return False
+    return True
 
 
 def sessions_of(user_id: int, *, active: bool | None = None,

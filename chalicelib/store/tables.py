@@ -1,11 +1,11 @@
 """Every table the service uses, taken from its model: the source for bootstrap and the template."""
 from __future__ import annotations
 
-from chalicelib.store import accounts, idempotency, invoices, projects, sessions, webhooks
+from chalicelib.store import accounts, clients, idempotency, invoices, projects, sessions, webhooks
 from chalicelib.store.base import TableModel
 
-MODELS: tuple[type[TableModel], ...] = (*accounts.MODELS, *projects.MODELS, *sessions.MODELS,
-                                           *invoices.MODELS, *webhooks.MODELS,
+MODELS: tuple[type[TableModel], ...] = (*accounts.MODELS, *projects.MODELS, *clients.MODELS,
+                                           *sessions.MODELS, *invoices.MODELS, *webhooks.MODELS,
                                            *idempotency.MODELS)
 
 

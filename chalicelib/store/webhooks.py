@@ -6,6 +6,7 @@ are recorded with one UpdateItem that never recreates a deleted subscription.
 """
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Iterable
 
@@ -13,7 +14,7 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAt
 from pynamodb.exceptions import DeleteError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 
-from chalicelib.store.base import StageTableMeta, TableModel
+from chalicelib.store.base import StageTableMeta, TableModel, condition_failed
 
 
 class _ByKey(GlobalSecondaryIndex):
@@ -82,6 +83,19 @@ def get_subscription(subscription_id: str) -> Subscription | None:
         return None
 
 
+def create(*, key_id: str, user_id: int, organisation_id: int | None, event: str,
+           target_url: str, secret: str, created_at: datetime) -> Subscription:
+    """Store a new subscription, indexed for fan-out by (event, user) and (event, organisation)."""
+    subscription = Subscription(
+        str(uuid.uuid4()), key_id=key_id, user_id=user_id, organisation_id=organisation_id,
+        event=event, target_url=target_url, secret=secret, created_at=created_at,
+        failure_count=0, event_user=Subscription.user_key(event, user_id),
+        event_organisation=None if organisation_id is None
+        else Subscription.organisation_key(event, organisation_id))
+    subscription.save(condition=Subscription.id.does_not_exist())
+    return subscription
+
+
 def subscriptions_of_key(key_id: str) -> list[Subscription]:
     return sorted(Subscription.by_key.query(key_id), key=lambda s: (s.created_at, s.id),
                   reverse=True)
@@ -104,7 +118,7 @@ def delete_subscription(subscription_id: str, key_id: str) -> bool:
     try:
         Subscription(subscription_id).delete(condition=Subscription.key_id == key_id)
     except DeleteError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
+        if not condition_failed(exc):
             raise
         return False
     return True
@@ -128,5 +142,5 @@ def record_delivery(subscription_id: str, when: datetime, status_code: int | Non
     try:
         Subscription(subscription_id).update(actions=actions, condition=Subscription.id.exists())
     except UpdateError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
+        if not condition_failed(exc):
             raise  # a deleted subscription stays deleted

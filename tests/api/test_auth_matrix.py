@@ -1,7 +1,7 @@
 """Authentication and scope errors through the gateway, with the contract's exact bodies."""
 import pytest
 
-from chalicelib.store import accounts
+from chalicelib.services import accounts
 
 UNAUTHORIZED = {"detail": "Invalid or missing API key."}
 

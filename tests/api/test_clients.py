@@ -331,5 +331,5 @@ def test_a_name_of_255_wide_characters_is_stored_and_listed(api):
     names = [c["name"] for c in api.get("/clients/").json()]
     assert sorted(names) == sorted([name, other["name"]])
     assert names == sorted(names, key=str.casefold)
-    from chalicelib.store.projects import Client
+    from chalicelib.store.clients import Client
     assert len(Client.sort_key(name, created.json()["id"]).encode()) <= 1024

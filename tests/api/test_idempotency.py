@@ -5,9 +5,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from chalice import Response
-
-from chalicelib.api import idempotency
+from chalicelib import errors
+from chalicelib.services import idempotency
 from chalicelib.store.idempotency import IdempotencyRecord
 from tests.conftest import ApiClient
 
@@ -189,10 +188,10 @@ class _Clock:
 def _counting(status: int = 201):
     calls = []
 
-    def produce() -> Response:
+    def produce() -> idempotency.Answer:
         calls.append(1)
-        return Response(body=f'{{"n": {len(calls)}}}', status_code=status,
-                        headers={"Content-Type": "application/json"})
+        return idempotency.Answer(status, {"Content-Type": "application/json"},
+                                  f'{{"n": {len(calls)}}}')
     return produce, calls
 
 
@@ -214,7 +213,8 @@ def test_an_abandoned_claim_is_taken_over_after_the_lock(aws):
                       locked_until=clock.now + timedelta(seconds=idempotency.LOCK_SECONDS),
                       expires_at=clock.now + idempotency.TTL).save()
     produce, calls = _counting()
-    assert idempotency.run_once("key1", "k", "hash", produce, clock=clock).status_code == 409
+    with pytest.raises(errors.Conflict):
+        idempotency.run_once("key1", "k", "hash", produce, clock=clock)
     clock.now += timedelta(seconds=idempotency.LOCK_SECONDS + 1)
     assert idempotency.run_once("key1", "k", "hash", produce, clock=clock).status_code == 201
     assert len(calls) == 1

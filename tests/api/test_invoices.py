@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 import pytest
 
 from chalicelib.events import bus
-from chalicelib.store import accounts
+from chalicelib.services import accounts
 from chalicelib.store import projects as project_store
 from tests.conftest import ApiClient
 
@@ -111,7 +111,7 @@ def teammate_on(gateway, make_account, account, project_id: str) -> ApiClient:
     other = make_account(organisation_id=account.organisation_id, email="jim@example.com")
     team = accounts.create_team(account.organisation_id, "Sales")
     accounts.add_member(int(team.id), other.user_id)
-    project_store.assign_team(project_id, int(team.id))
+    accounts.assign_project(project_id, int(team.id))
     return ApiClient(gateway, other.token)
 
 

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from chalicelib.store import accounts
+from chalicelib.services import accounts
 from chalicelib.store import projects as project_store
 from tests.conftest import ApiClient
 
@@ -425,7 +425,7 @@ def test_team_members_see_team_projects(api, team, outsider):
     assert member.get(f"/projects/{project['id']}/").status_code == 404
     assert member.get("/projects/").json() == []
 
-    project_store.assign_team(project["id"], team["id"])
+    accounts.assign_project(project["id"], team["id"])
     assert member.get("/projects/").json() == [project]
     assert member.get(f"/projects/{project['id']}/").json() == project
     assert member.get(f"/projects/{personal['id']}/").status_code == 404
@@ -447,21 +447,21 @@ def test_team_member_projects_list_merges_own_and_team_projects_newest_first(api
     own = create(member, name="Member's own")
     newer = create(api, name="Newer team project")
     for project in (older, newer):
-        project_store.assign_team(project["id"], team["id"])
+        accounts.assign_project(project["id"], team["id"])
     assert [p["id"] for p in member.get("/projects/").json()] == [newer["id"], own["id"],
                                                                    older["id"]]
 
 
 def test_leaving_the_team_or_unassigning_hides_the_project_again(api, team):
     project = create(api)
-    project_store.assign_team(project["id"], team["id"])
+    accounts.assign_project(project["id"], team["id"])
     member = team["member_api"]
     assert member.get(f"/projects/{project['id']}/").status_code == 200
     accounts.remove_member(team["id"], team["member"].user_id)
     assert member.get(f"/projects/{project['id']}/").status_code == 404
     accounts.add_member(team["id"], team["member"].user_id)
     assert member.get(f"/projects/{project['id']}/").status_code == 200
-    project_store.assign_team(project["id"], None)
+    accounts.assign_project(project["id"], None)
     assert member.get("/projects/").json() == []
     assert api.get("/projects/").json() == [project]
 

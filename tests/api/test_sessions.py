@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from chalicelib.store import accounts
+from chalicelib.services import accounts
 from chalicelib.store import projects as project_store
 from tests.conftest import ApiClient
 
@@ -603,7 +603,7 @@ def team(account, make_account, gateway):
 
 
 def test_sessions_stay_private_inside_a_team(api, project, team, events):
-    project_store.assign_team(project["id"], team["id"])
+    accounts.assign_project(project["id"], team["id"])
     member = team["member_api"]
     mine = start(api, project, start_time=START)
     theirs = start(member, project, start_time="2026-06-26T10:00:00Z")
@@ -629,7 +629,7 @@ def test_team_member_may_move_their_session_to_a_team_project(api, project, team
     session = start(member, own)
     refused = member.patch(f"/sessions/{session['id']}/", {"project_id": project["id"]})
     assert (refused.status_code, refused.json()) == (400, PROJECT_NOT_FOUND)
-    project_store.assign_team(project["id"], team["id"])
+    accounts.assign_project(project["id"], team["id"])
     moved = member.patch(f"/sessions/{session['id']}/", {"project_id": project["id"]})
     assert moved.json() == expected(session, project_id=project["id"],
                                     project_name="Website redesign")

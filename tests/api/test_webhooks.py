@@ -17,7 +17,7 @@ from chalicelib.config import ConfigError, load_settings, settings
 from chalicelib.errors import ValidationError
 from chalicelib.events.outbound import check_target_url
 from chalicelib.services import webhooks as webhook_service
-from chalicelib.store import accounts
+from chalicelib.services import accounts
 from tests.conftest import ApiClient
 
 FIELDS = {"id", "event", "target_url", "secret", "created_at", "last_delivery_at",

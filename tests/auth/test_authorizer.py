@@ -3,6 +3,7 @@ import pytest
 
 from chalicelib.auth import authorizer
 from chalicelib.domain import accounts as rules
+from chalicelib.services import accounts as operator
 from chalicelib.store import accounts
 
 ARN = "arn:aws:execute-api:us-east-1:123456789012:abc123/api/GET/api/v1/me"
@@ -40,7 +41,7 @@ def test_wrong_secret_unknown_and_revoked_keys_are_unauthorized(account):
     for header in (f"Bearer tk_live_{key_id}_{'0' * 32}", "Bearer tk_live_zzzzzzzz_" + "0" * 32):
         with pytest.raises(authorizer.Unauthorized, match="^Unauthorized$"):
             authorizer.authorize(header, ARN)
-    accounts.revoke_key(key_id)
+    operator.revoke_key(key_id)
     with pytest.raises(authorizer.Unauthorized):
         authorizer.authorize(f"Bearer {account.token}", ARN)
 

@@ -34,7 +34,7 @@ from chalicelib.events import delivery, outbound
 from chalicelib.events.delivery import Deliverer
 from chalicelib.local import poller
 from chalicelib.local.poller import lambda_event, poll_once
-from chalicelib.store import accounts
+from chalicelib.services import accounts
 from chalicelib.store.webhooks import Subscription
 from tests.conftest import ApiClient
 
@@ -1015,7 +1015,7 @@ def test_a_subscription_that_outlived_its_revoked_key_gets_nothing_and_is_remove
     from datetime import datetime as _dt, timezone as _tz
 
     from chalicelib.events.delivery import Deliverer
-    from chalicelib.store import accounts as _accounts
+    from chalicelib.services import accounts as _accounts
     from chalicelib.store.webhooks import Subscription, get_subscription
 
     _accounts.revoke_key(account.key_id)
