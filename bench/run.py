@@ -83,7 +83,7 @@ def start_stack():
 
 
 def new_account(organisation_id=None, organisation="Dunder Mifflin", email="bench@example.com"):
-    from chalicelib.store import accounts
+    from chalicelib.services import accounts
     if organisation_id is None:
         organisation_id = int(accounts.create_organisation(organisation).id)
     user = accounts.create_user(email, organisation_id, "pro")
@@ -225,7 +225,8 @@ def invoice_generation(sizes=(1000, 10000)) -> list[dict]:
     from chalicelib.domain import invoicing
     from chalicelib.services import invoices
     from chalicelib.store import accounts
-    from chalicelib.store.projects import Client, Project
+    from chalicelib.store.clients import Client
+    from chalicelib.store.projects import Project
     from chalicelib.store.sessions import Session
 
     counter = CallCounter().install()

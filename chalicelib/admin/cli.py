@@ -1,7 +1,9 @@
 """The operator CLI: accounts, teams, keys and bootstrap; one JSON object per command (SPEC section 8).
 
 Bad arguments and unknown ids print one line on stderr and exit 2. Every command
-checks what it refers to before it writes, so nothing is half-written.
+checks what it refers to before it writes, so nothing is half-written. When AWS itself
+fails (the endpoint is unreachable, the tables are missing, there are no credentials)
+the command prints one line naming the cause and exits 1, never a traceback.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from chalicelib.config import STAGES
 from chalicelib.domain.accounts import PLANS, SCOPES
 
 EXIT_USAGE = 2
+EXIT_INFRASTRUCTURE = 1
 
 
 class _Parser(argparse.ArgumentParser):
@@ -23,9 +26,62 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(_fail(f"{self.prog}: {message}"))
 
 
-def _fail(message: str) -> int:
+def _fail(message: str, status: int = EXIT_USAGE) -> int:
     print(f"error: {message}", file=sys.stderr)
-    return EXIT_USAGE
+    return status
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what it was raised from or while handling (PynamoDB wraps botocore)."""
+    seen: list[BaseException] = []
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop(0)
+        if current is None or any(current is s for s in seen):
+            continue
+        seen.append(current)
+        pending += [current.__cause__, current.__context__, getattr(current, "cause", None)]
+    return [c for c in seen if isinstance(c, BaseException)]
+
+
+NO_CREDENTIALS = ("no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or "
+                  "AWS_PROFILE); the local stage accepts any values")
+
+
+def _credentials_problem() -> str | None:
+    """Checked first: without credentials PynamoDB would fail later with a misleading error."""
+    import botocore.session
+    return NO_CREDENTIALS if botocore.session.get_session().get_credentials() is None else None
+
+
+def infrastructure_problem(exc: BaseException) -> str | None:
+    """One line naming what is wrong with AWS when ``exc`` came from it, else None."""
+    from botocore import exceptions as aws_errors
+
+    from chalicelib.config import ConfigError, settings
+    for cause in _causes(exc):
+        if isinstance(cause, ConfigError):
+            return str(cause)
+        if isinstance(cause, (aws_errors.NoCredentialsError, aws_errors.PartialCredentialsError)):
+            return NO_CREDENTIALS
+        if isinstance(cause, aws_errors.NoRegionError):
+            return "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION)"
+        if isinstance(cause, (aws_errors.EndpointConnectionError,
+                              aws_errors.ConnectTimeoutError, aws_errors.ReadTimeoutError)):
+            where = settings().endpoint_url or f"AWS in {settings().region}"
+            hint = " (is `make run` running?)" if settings().stage == "local" else ""
+            return f"cannot reach {where}{hint}"
+        if isinstance(cause, aws_errors.ClientError):
+            error = cause.response.get("Error", {})
+            code, message = error.get("Code", ""), error.get("Message", "")
+            if code == "ResourceNotFoundException" or code.endswith("NonExistentQueue"):
+                return (f"the {settings().stage} stage's tables or queues do not exist "
+                        f"({message or code}); run `bootstrap` for the local stage, or deploy "
+                        "the stack")
+            return f"AWS refused the request: {code}: {message}".rstrip(": ")
+        if isinstance(cause, aws_errors.BotoCoreError):
+            return f"AWS error: {cause}"
+    return None
 
 
 def _positive(text: str) -> int:
@@ -127,8 +183,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         config.reset_settings()
         aws.reset_clients()
     try:
+        problem = _credentials_problem()
+        if problem is not None:
+            return _fail(problem, EXIT_INFRASTRUCTURE)
         result = _commands()[args.command](args)
     except errors.ApiError as exc:
         return _fail(exc.detail)
+    except Exception as exc:
+        problem = infrastructure_problem(exc)
+        if problem is None:
+            raise
+        return _fail(" ".join(problem.split()), EXIT_INFRASTRUCTURE)
     print(json.dumps(result))
     return 0

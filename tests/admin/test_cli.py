@@ -1,10 +1,19 @@
-"""The operator CLI: every command, JSON on stdout, exit 2 with one line for bad input."""
+"""The operator CLI: every command, JSON on stdout, exit 2 with one line for bad input,
+exit 1 with one line when AWS fails."""
 import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+import requests
 
 from chalicelib.admin.cli import main
 from chalicelib.store import accounts
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -76,3 +85,66 @@ def test_add_member_across_organisations_is_refused_and_writes_nothing(cli):
     code, _, err = cli("add-member", "1", "1")
     assert code == 2
     assert accounts.team_ids_of(1) == set()
+
+
+@pytest.mark.parametrize("prefix", ["", "   ", "ab-c", "ÄBC", "ELEVENCHARS"])
+def test_an_empty_or_malformed_invoice_prefix_exits_2_and_creates_nothing(cli, prefix):
+    code, out, err = cli("create-org", "Vance Refrigeration", "--invoice-prefix", prefix)
+    assert (code, out) == (2, None)
+    assert err == "error: Invoice prefix must be 1-10 letters or digits.\n"
+    assert cli("create-org", "Acme")[1]["organisation_id"] == 1  # no id was used up
+
+
+# --- infrastructure failures: one line naming the cause, exit 1 ----------------------------
+
+def _run_cli(*args: str, **env: str | None) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items()
+                   if not k.startswith(("AWS_", "TEMPORALIST_"))}
+    environment.update({"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
+                        "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_CONFIG_FILE": os.devnull})
+    for name, value in env.items():
+        if value is None:
+            environment.pop(name, None)
+        else:
+            environment[name] = value
+    return subprocess.run([sys.executable, "-m", "chalicelib.admin", *args], cwd=ROOT,
+                          env=environment, capture_output=True, text=True, timeout=60)
+
+
+def _one_line(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def test_an_unreachable_endpoint_is_one_line_and_exit_1():
+    with socket.socket() as probe:  # a port nothing listens on: connections are refused
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    line = _one_line(_run_cli("create-org", "Acme", AWS_ENDPOINT_URL=dead))
+    assert line == f"error: cannot reach {dead} (is `make run` running?)"
+
+
+def test_missing_credentials_are_one_line_and_exit_1():
+    line = _one_line(_run_cli("list-keys", "1", AWS_ENDPOINT_URL="http://127.0.0.1:9",
+                              AWS_ACCESS_KEY_ID=None, AWS_SECRET_ACCESS_KEY=None))
+    assert line.startswith("error: no AWS credentials: set AWS_ACCESS_KEY_ID")
+
+
+def test_missing_tables_are_one_line_and_exit_1(aws_endpoint, capsys):
+    requests.post(f"{aws_endpoint}/moto-api/reset", timeout=10).raise_for_status()  # no bootstrap
+    assert main(["create-org", "Acme"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("error: the local stage's tables or queues "
+                                                    "do not exist")
+    assert err.rstrip().endswith("run `bootstrap` for the local stage, or deploy the stack")
+
+
+def test_a_stage_without_its_queue_url_is_one_line_and_exit_1():
+    line = _one_line(_run_cli("--stage", "prod", "list-keys", "1"))
+    assert line == "error: TEMPORALIST_WEBHOOK_QUEUE_URL is required outside the local stage"
