@@ -4,11 +4,11 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from chalicelib.api.routing import ApiRequest, endpoint, json_response
-from chalicelib.domain.schemas import SESSION_ALREADY_CLOSED
 from chalicelib.domain.timestamps import format_utc
 from chalicelib.lazy import LazyModule
 
 service = LazyModule("chalicelib.services.sessions")  # loaded by the first request that needs it
+rules = LazyModule("chalicelib.domain.schemas")  # the service loads it too; not at cold start
 
 sessions = Blueprint(__name__)
 
@@ -61,4 +61,4 @@ def close_session(request: ApiRequest, session_id: str) -> dict:
     result = service.close_session(request.caller, session_id)
     if result.closed_now:
         return session_json(result.view)
-    return {"detail": SESSION_ALREADY_CLOSED, "session": session_json(result.view)}
+    return {"detail": rules.SESSION_ALREADY_CLOSED, "session": session_json(result.view)}
