@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from http import HTTPStatus
 
 from chalicelib import errors
 
@@ -39,6 +40,14 @@ GATEWAY_RESPONSES: dict[str, GatewayResponse] = {
         GatewayResponse("DEFAULT_4XX", 0, '{"detail": $context.error.messageString}'),
         GatewayResponse("DEFAULT_5XX", errors.InternalError.status_code,
                         _detail(errors.InternalError.default_detail)),
+        # The stage's rate/burst limits (template parameters) answer this, before the
+        # authorizer; a client may retry after a second (SPEC section 7).
+        GatewayResponse("THROTTLED", HTTPStatus.TOO_MANY_REQUESTS,
+                        _detail("Request was throttled."), {"Retry-After": "1"}),
+        # A body over API Gateway's own payload limit (SPEC section 1: the same 413 the
+        # function gives a body over 1 MiB).
+        GatewayResponse("REQUEST_TOO_LARGE", HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                        _detail("Request body is too large.")),
     )
 }
 
@@ -59,7 +68,7 @@ def render(response_type: str, *, authorizer: dict[str, str] | None = None,
 
     body = _VARIABLE.sub(substitute, response.template)
     headers = {"Content-Type": "application/json", **response.headers}
-    return status_code or response.status_code, headers, body
+    return int(status_code or response.status_code), headers, body
 
 
 def cloudformation_resources(rest_api: dict) -> dict:
@@ -77,6 +86,6 @@ def cloudformation_resources(rest_api: dict) -> dict:
             },
         }
         if response.status_code:
-            properties["StatusCode"] = str(response.status_code)
+            properties["StatusCode"] = str(int(response.status_code))
         resources[name] = {"Type": "AWS::ApiGateway::GatewayResponse", "Properties": properties}
     return resources

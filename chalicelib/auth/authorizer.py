@@ -9,11 +9,13 @@ from the ``detail`` context value through the ACCESS_DENIED gateway response.
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Callable
 
 from chalice import Blueprint
 from chalice.app import AuthRequest
 
+from chalicelib import aws
 from chalicelib.auth import tokens
 from chalicelib.domain import accounts as rules
 from chalicelib.lazy import LazyModule
@@ -65,17 +67,40 @@ def caller_context(key: ApiKey) -> dict[str, str]:
     }
 
 
+def _rejection(key: ApiKey | None, secret: str) -> str | None:
+    """Why a parsed token is refused (for the log), or None when it is the key's."""
+    if key is None:
+        return "unknown key"
+    if key.revoked:
+        return "revoked"
+    if not tokens.secret_matches(secret, key.secret_hash):
+        return "wrong secret"
+    return None
+
+
+def _log_decision(decision: str, started: float, calls: int, *, key_id: str | None = None,
+                  reason: str | None = None, scope: str | None = None) -> None:
+    # One line per decision; a key is named by its public id only, never the token.
+    log.info("authorizer decision", extra={
+        "decision": decision, "reason": reason, "key_id": key_id, "scope": scope,
+        "duration_ms": round((time.perf_counter() - started) * 1000, 1), "aws_calls": calls})
+
+
 def authorize(authorization: str | None, method_arn: str,
               lookup: Callable[[str], ApiKey | None] | None = None) -> dict:
     """The authorizer's answer for one request, or :class:`Unauthorized`."""
     lookup = lookup or accounts.load_key
+    started = time.perf_counter()
     try:
         key_id, secret = tokens.parse_authorization(authorization)
     except tokens.InvalidToken as exc:
+        _log_decision("unauthorized", started, 0, reason="malformed token")
         raise Unauthorized() from exc
-    key = lookup(key_id)
-    if key is None or key.revoked or not tokens.secret_matches(secret, key.secret_hash):
-        log.info("rejected API key %s", tokens.redact(key_id))
+    with aws.counting_calls() as calls:
+        key = lookup(key_id)
+    rejection = _rejection(key, secret)
+    if key is None or rejection is not None:
+        _log_decision("unauthorized", started, len(calls), key_id=key_id, reason=rejection)
         raise Unauthorized()
     context = caller_context(key)
     if key.plan != "pro":
@@ -84,6 +109,8 @@ def authorize(authorization: str | None, method_arn: str,
         policy = _policy("Allow", [_arn(method_arn, "*")])
     else:
         policy = _policy("Allow", [_arn(method_arn, m) for m in rules.READ_METHODS])
+    _log_decision("deny" if key.plan != "pro" else "allow", started, len(calls), key_id=key_id,
+                  reason="plan" if key.plan != "pro" else None, scope=key.scope)
     return {"principalId": f"user/{context['user_id']}", "policyDocument": policy,
             "context": context}
 

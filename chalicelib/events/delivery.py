@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Iterable
 
+from chalicelib import observability
 from chalicelib.config import settings
 from chalicelib.domain.timestamps import utc_now
 from chalicelib.events import outbound, signing
@@ -73,9 +75,14 @@ class Deliverer:
                                                     body),
         }
         conf = settings()
+        started = time.perf_counter()
         status = self.post(subscription.target_url, body, headers,
                            timeout=self.timeout or conf.webhook_timeout_seconds,
                            allow_insecure=conf.allow_insecure_webhooks, resolver=self.resolver)
+        observability.log_delivery_attempt(
+            delivery_id=message["delivery_id"], subscription_id=subscription.id,
+            event=message["event"], status=status, started=started,
+            target_url=subscription.target_url)
         failed = status is None or not 200 <= status < 300
         store.record_delivery(subscription.id, now, status, failed)
         return status
