@@ -2,6 +2,7 @@
 from chalice import Chalice
 from chalice.app import SQSEvent
 
+from chalicelib import observability
 from chalicelib.api import clients, docs, invoices, me, projects, routing, sessions, webhooks
 from chalicelib.auth.authorizer import auth
 from chalicelib.events import bus
@@ -12,7 +13,9 @@ API_PREFIX = "/api/v1"
 # this name is only the placeholder `chalice package` needs at import time.
 WEBHOOK_QUEUE = "temporalist-webhooks"
 
-app = Chalice(app_name="temporalist")
+# Chalice would print app.log in its own text format; its records go to the JSON root logger.
+app = Chalice(app_name="temporalist", configure_logs=False)
+observability.install(app)  # one JSON line per API request
 app.register_blueprint(auth)
 for blueprint in (me.me, projects.projects, sessions.sessions, clients.clients,
                   invoices.invoices, webhooks.webhooks, docs.docs):
