@@ -138,20 +138,54 @@ def anonymous(gateway, aws) -> ApiClient:
     return ApiClient(gateway)
 
 
+class StreamEvents(list):
+    """The webhook events of the changes committed since it was made (or last cleared), in
+    order: the tables' change streams read through the fan-out's own derivation each time
+    the list is looked at."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from chalicelib.local.stream_poller import StreamPoller
+        self._poller = StreamPoller(self._record)
+
+    def _record(self, lambda_event: dict, _context: object) -> dict:
+        from chalicelib.events import fanout
+        for record in lambda_event["Records"]:
+            found = fanout.event_of(record)
+            if found is not None:
+                list.append(self, fanout.published(*found))
+        return {"batchItemFailures": []}
+
+    def refresh(self) -> "StreamEvents":
+        self._poller.drain()
+        return self
+
+    def __iter__(self):
+        return list.__iter__(self.refresh())
+
+    def __len__(self) -> int:
+        return list.__len__(self.refresh())
+
+    def __getitem__(self, index):
+        return list.__getitem__(self.refresh(), index)
+
+    def __eq__(self, other: object) -> bool:
+        return list(self) == other
+
+    def __repr__(self) -> str:
+        return f"StreamEvents({list(self)!r})"
+
+    def clear(self) -> None:
+        list.clear(self.refresh())
+
+
 @pytest.fixture
-def events():
-    """Every change the services emit during the test, from any thread, in order."""
-    from chalicelib.events import bus
-    recorded: list = []
-    lock = threading.Lock()
-
-    def record(change) -> None:
-        with lock:
-            recorded.append(change)
-
-    bus.add_publisher(record)
-    yield recorded
-    bus.remove_publisher(record)
+def events(aws) -> StreamEvents:
+    """The webhook events (``event``, ``data``, ``audience``, ``occurred_at``) of every change
+    committed from now on, as the fan-out derives them from the change streams."""
+    recorded = StreamEvents()
+    recorded.clear()  # what fixtures made before this one is not the test's
+    return recorded
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
-"""The webhook queue and its dead-letter queue: their settings (one source for bootstrap and
-the deployment template) and their creation by ``bootstrap``."""
+"""The webhook queue, its dead-letter queue and the change streams' failure queue: their
+settings (one source for bootstrap and the deployment template), SQS's size limits, and
+their creation by ``bootstrap``."""
 from __future__ import annotations
 
 import json
@@ -12,21 +13,44 @@ QUEUE_RETENTION_SECONDS = 4 * 24 * 3600
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 VISIBILITY_TIMEOUT_SECONDS = 6 * 60  # ≥ 6× the delivery function's timeout (AWS's advice)
 
+# SQS's limits (SendMessage / SendMessageBatch): a message, and a batch's entries and bytes.
+MAX_MESSAGE_BYTES = 256 * 1024
+MAX_BATCH_ENTRIES = 10
+MAX_BATCH_BYTES = 1024 * 1024
+
+# The fan-out's event source mapping (the tables' streams): a record that keeps failing is
+# retried this often (bisecting its batch) or this long, then its description goes to the
+# failure queue and the shard moves on.
+STREAM_MAX_RETRY_ATTEMPTS = 5
+STREAM_MAX_RECORD_AGE_SECONDS = 6 * 3600
+STREAM_BATCH_SIZE = 100
+
 
 def dead_letter_queue_name() -> str:
     return settings().webhook_queue_name + "-dlq"
 
 
+def stream_failure_queue_name() -> str:
+    """Where the fan-out's event source mapping sends records it gave up on."""
+    return f"{settings().table_prefix}-events-dlq"
+
+
+def _create(sqs, name: str, attributes: dict[str, str]) -> str:
+    return sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+
+
 def create_queues() -> str:
-    """Create the webhook queue and its dead-letter queue (idempotent); returns the queue URL."""
+    """Create the webhook queue, its dead-letter queue and the streams' failure queue
+    (idempotent); returns the webhook queue's URL."""
     sqs = aws.client("sqs")
-    dlq_url = sqs.create_queue(QueueName=dead_letter_queue_name(), Attributes={
-        "MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS)})["QueueUrl"]
+    _create(sqs, stream_failure_queue_name(), {"MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS)})
+    dlq_url = _create(sqs, dead_letter_queue_name(),
+                      {"MessageRetentionPeriod": str(DLQ_RETENTION_SECONDS)})
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])[
         "Attributes"]["QueueArn"]
-    return sqs.create_queue(QueueName=settings().webhook_queue_name, Attributes={
+    return _create(sqs, settings().webhook_queue_name, {
         "MessageRetentionPeriod": str(QUEUE_RETENTION_SECONDS),
         "VisibilityTimeout": str(VISIBILITY_TIMEOUT_SECONDS),
         "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn,
                                      "maxReceiveCount": str(MAX_RECEIVE_COUNT)}),
-    })["QueueUrl"]
+    })

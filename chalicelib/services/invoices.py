@@ -19,7 +19,6 @@ from chalicelib.domain.accounts import NO_ORGANISATION_FOR_INVOICES
 from chalicelib.domain.money import format_money, parse_money
 from chalicelib.domain.timestamps import Clock, utc_now
 from chalicelib.errors import BadRequest, NotFound, PermissionDenied, ValidationError
-from chalicelib.events import bus, payloads
 from chalicelib.services.clients import organisation_client
 from chalicelib.store import accounts as account_store
 from chalicelib.store import invoices as store
@@ -117,7 +116,6 @@ def create_invoice(caller: Caller, body: object, clock: Clock = utc_now) -> Invo
         due_date=invoicing.due_date(data["period_end"]).isoformat(), paid_date=None,
         notes=data["notes"], overlap_strategy=data["overlap_strategy"],
         line_items=[line.to_dict() for line in lines])
-    _emit("invoice.created", invoice, created)
     return invoice
 
 
@@ -129,12 +127,10 @@ def send_invoice(caller: Caller, invoice_id: str) -> Invoice:
 
 
 def mark_paid(caller: Caller, invoice_id: str, clock: Clock = utc_now) -> Invoice:
-    """draft/sent → paid with today's date and ``invoice.paid``; already paid → unchanged."""
-    now = clock()
-    paid = _transition(caller, invoice_id, "paid", ("draft", "sent"), paid_date=now.date())
+    """draft/sent → paid with today's date (``invoice.paid``); already paid → unchanged."""
+    paid = _transition(caller, invoice_id, "paid", ("draft", "sent"), paid_date=clock().date())
     if paid is None:
         return get_invoice(caller, invoice_id)  # already paid: no change, no event
-    _emit("invoice.paid", paid, now)
     return paid
 
 
@@ -150,7 +146,3 @@ def _transition(caller: Caller, invoice_id: str, to_status: str, from_statuses: 
         get_invoice(caller, checked_id)  # 404 unless visible
     return updated
 
-
-def _emit(event: str, invoice: Invoice, when: datetime) -> None:
-    bus.emit(bus.Change(event, int(when.timestamp()), payloads.invoice_data(invoice),
-                        bus.Audience(organisation_id=int(invoice.organisation_id))))

@@ -1,4 +1,4 @@
-"""Projects: visibility (owner or team), client links, creation with its event."""
+"""Projects: visibility (owner or team), client links, creation and amendment."""
 from __future__ import annotations
 
 from typing import Callable
@@ -8,7 +8,6 @@ from chalicelib.domain import schemas
 from chalicelib.domain.money import format_money
 from chalicelib.domain.timestamps import Clock, utc_now
 from chalicelib.errors import NotFound
-from chalicelib.events import bus, payloads
 from chalicelib.services.clients import organisation_client
 from chalicelib.store import projects as store
 from chalicelib.store.projects import Project
@@ -48,15 +47,10 @@ def _validate(caller: Caller, schema, body: object, *, partial: bool = False) ->
 
 def create_project(caller: Caller, body: object, clock: Clock = utc_now) -> Project:
     data = _validate(caller, schemas.PROJECT_CREATE, body)
-    project = store.create(owner_id=caller.user_id, organisation_id=caller.organisation_id,
-                           name=data["name"], is_active=data["is_active"],
-                           currency=data["currency"],
-                           hourly_rate=format_money(data["hourly_rate"]),
-                           client_id=data["client_id"], created=clock())
-    bus.emit(bus.Change("project.created", int(project.created.timestamp()),
-                        payloads.project_data(project),
-                        bus.Audience(user_ids=frozenset({caller.user_id}))))
-    return project
+    return store.create(owner_id=caller.user_id, organisation_id=caller.organisation_id,
+                        name=data["name"], is_active=data["is_active"], currency=data["currency"],
+                        hourly_rate=format_money(data["hourly_rate"]),
+                        client_id=data["client_id"], created=clock())
 
 
 def update_project(caller: Caller, project_id: str, read_body: Callable[[], object]) -> Project:

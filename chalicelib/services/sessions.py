@@ -1,22 +1,20 @@
 """Sessions: private to their user; starting, logging, closing (exactly once) and amending.
 
 Closing is one conditional write in the store (``end_time`` must not exist yet), so
-among concurrent closes exactly one succeeds and fires ``session.closed``; the others
-answer with the already-closed shape. Every closed session also records its length
+among concurrent closes exactly one succeeds (and its change is the one
+``session.closed`` event of the stream); the others answer with the already-closed shape. Every closed session also records its length
 bucket on its project (see :mod:`chalicelib.store.projects`), which is also how the
 response learns the project's current name without another read.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Callable
 
 from chalicelib.auth.caller import Caller
 from chalicelib.domain import schemas
 from chalicelib.domain.timestamps import Clock, to_utc, utc_now
 from chalicelib.errors import NotFound
-from chalicelib.events import bus, payloads
 from chalicelib.services.projects import visible_project
 from chalicelib.store import projects as project_store
 from chalicelib.store import sessions as store
@@ -56,12 +54,6 @@ def _name_of(project_id: str) -> str:
     return project_store.project_names([project_id]).get(project_id, "")
 
 
-def _emit(event: str, view: SessionView, when: datetime) -> None:
-    bus.emit(bus.Change(event, int(when.timestamp()),
-                        payloads.session_data(view.session, view.project_name),
-                        bus.Audience(user_ids=frozenset({int(view.session.user_id)}))))
-
-
 def _closed_view(session: Session) -> SessionView:
     """Record the closed session's length on its project; that write returns the name."""
     project = project_store.record_span(session.project_id, session.total_seconds)
@@ -99,11 +91,9 @@ def create_session(caller: Caller, body: object, clock: Clock = utc_now) -> Sess
     session = store.create(user_id=caller.user_id, project_id=project.id,
                            start_time=data["start_time"], end_time=data["end_time"],
                            description=data["description"], started_via=data["started_via"])
-    view = SessionView(session, project.name)
     if session.end_time is not None:
-        view = _closed_view(session)
-    _emit("session.created", view, now)
-    return view
+        return _closed_view(session)
+    return SessionView(session, project.name)
 
 
 def close_session(caller: Caller, session_id: str, clock: Clock = utc_now) -> CloseResult:
@@ -120,13 +110,11 @@ def close_session(caller: Caller, session_id: str, clock: Clock = utc_now) -> Cl
     if isinstance(result, store.AlreadyClosed):
         session = result.session
         return CloseResult(SessionView(session, _name_of(session.project_id)), False)
-    view = _closed_view(result.session)
-    _emit("session.closed", view, now)
-    return CloseResult(view, True)
+    return CloseResult(_closed_view(result.session), True)
 
 
-def update_session(caller: Caller, session_id: str, read_body: Callable[[], object],
-                   clock: Clock = utc_now) -> SessionView:
+def update_session(caller: Caller, session_id: str,
+                   read_body: Callable[[], object]) -> SessionView:
     """Amend a session; setting ``end_time`` on a running one closes it (exactly once).
 
     The body is read only once the session is found (404 before 400/415).
@@ -144,16 +132,12 @@ def update_session(caller: Caller, session_id: str, read_body: Callable[[], obje
     for _ in range(MAX_PATCH_ATTEMPTS):
         if not data:
             return SessionView(session, _name_of(session.project_id))
-        was_running = session.end_time is None
         updated = store.amend(session, data)
         if updated is not None:
             if updated.end_time is None:
                 return SessionView(updated, project.name if project
                                    else _name_of(updated.project_id))
-            view = _closed_view(updated)
-            if was_running:
-                _emit("session.closed", view, clock())
-            return view
+            return _closed_view(updated)
         session = _own(caller, session_id)  # closed or deleted meanwhile: read again
     raise SessionKeptChanging(session_id)
 

@@ -15,6 +15,7 @@ from typing import Callable
 
 from pynamodb.attributes import (JSONAttribute, NumberAttribute, UnicodeAttribute,
                                  UTCDateTimeAttribute)
+from pynamodb.constants import STREAM_NEW_AND_OLD_IMAGE
 from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.transactions import TransactWrite
@@ -48,6 +49,7 @@ class _ByClient(GlobalSecondaryIndex):
 class Invoice(TableModel):
     class Meta(metaclass=StageTableMeta):
         table = "invoices"
+        stream_view_type = STREAM_NEW_AND_OLD_IMAGE  # its changes are webhook events
 
     id = UnicodeAttribute(hash_key=True)
     organisation_id = NumberAttribute()

@@ -14,6 +14,7 @@ from typing import Iterable
 
 from pynamodb.attributes import (BooleanAttribute, NumberAttribute, NumberSetAttribute,
                                  UnicodeAttribute, UTCDateTimeAttribute)
+from pynamodb.constants import STREAM_NEW_AND_OLD_IMAGE
 from pynamodb.exceptions import UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
@@ -50,6 +51,7 @@ class _ByClient(GlobalSecondaryIndex):
 class Project(TableModel):
     class Meta(metaclass=StageTableMeta):
         table = "projects"
+        stream_view_type = STREAM_NEW_AND_OLD_IMAGE  # its changes are webhook events
 
     id = UnicodeAttribute(hash_key=True)
     owner_id = NumberAttribute()

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Iterator, Union
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.constants import STREAM_NEW_AND_OLD_IMAGE
 from pynamodb.exceptions import DeleteError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 
@@ -50,6 +51,7 @@ class _ByProject(GlobalSecondaryIndex):
 class Session(TableModel):
     class Meta(metaclass=StageTableMeta):
         table = "sessions"
+        stream_view_type = STREAM_NEW_AND_OLD_IMAGE  # its changes are webhook events
 
     id = UnicodeAttribute(hash_key=True)
     user_id = NumberAttribute()

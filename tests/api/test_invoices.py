@@ -14,7 +14,6 @@ from datetime import datetime, timezone
 
 import pytest
 
-from chalicelib.events import bus
 from chalicelib.services import accounts
 from chalicelib.store import projects as project_store
 from tests.conftest import ApiClient
@@ -510,7 +509,7 @@ def test_merge_counts_overlap_per_project_only(api):
 
 # --- lifecycle ------------------------------------------------------------------------------
 
-def paid_events(events) -> list[bus.Change]:
+def paid_events(events) -> list:
     return [e for e in events if e.event == "invoice.paid"]
 
 
@@ -536,7 +535,7 @@ def test_draft_sent_paid_lifecycle(api, billed, events):
     assert (response.status_code, response.json()) == (400, NOT_SENDABLE)
     assert ok(api.get(f"{path}/"), 200) == paid
     assert [e.event for e in events if e.event.startswith("invoice.")] == [
-        "invoice.created", "invoice.paid"]
+        "invoice.created", "invoice.sent", "invoice.paid"]
 
 
 def test_draft_can_be_marked_paid_directly(api, billed, events):
@@ -606,10 +605,13 @@ def test_invoice_created_fires_once_per_create_with_the_webhook_data(api, billed
         assert abs(event.occurred_at - created_at.timestamp()) <= 1
 
 
-def test_send_emits_no_event(api, billed, events):
+def test_send_fires_invoice_sent_once(api, billed, events):
     invoice = ok(create_invoice(api, billed[0]["id"]))
     ok(api.post(f"/invoices/{invoice['id']}/send/"), 200)
-    assert [e.event for e in events if e.event.startswith("invoice.")] == ["invoice.created"]
+    ok(api.post(f"/invoices/{invoice['id']}/send/"), 200)  # sent → sent changes nothing
+    assert [e.event for e in events if e.event.startswith("invoice.")] == [
+        "invoice.created", "invoice.sent"]
+    assert events[-1].data["status"] == "sent"
 
 
 def test_unknown_invoice_transitions_are_404(api):

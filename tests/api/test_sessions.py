@@ -326,7 +326,8 @@ def test_patch_description_changes_only_it(api, project, events):
     assert response.json() == expected(session, description="Design review")
     assert api.get(f"/sessions/{session['id']}/").json() == expected(session,
                                                                       description="Design review")
-    assert events == []
+    assert [(c.event, c.data["description"]) for c in events] == [
+        ("session.updated", "Design review")]
 
 
 def test_patch_reassigns_the_project(api, project, other_project):
@@ -354,12 +355,22 @@ def test_patch_end_time_on_a_running_session_closes_it(api, project, events):
     assert len(events) == 1
 
 
-def test_patch_end_time_on_a_closed_session_moves_it_without_an_event(api, project, events):
+def test_patch_end_time_on_a_closed_session_moves_it_an_update_not_a_close(api, project, events):
     session = start(api, project, start_time=START, end_time=END)
     events.clear()
     response = api.patch(f"/sessions/{session['id']}/", {"end_time": "2026-06-26T10:00:00+00:00"})
     assert response.json() == expected(session, end_time="2026-06-26T10:00:00Z",
                                        total_seconds=3600)
+    assert [(c.event, c.data["end_time"]) for c in events] == [
+        ("session.updated", "2026-06-26T10:00:00+00:00")]
+
+
+def test_a_patch_that_changes_nothing_fires_nothing(api, project, events):
+    session = start(api, project, start_time=START, end_time=END, description="Kick-off")
+    events.clear()
+    same = api.patch(f"/sessions/{session['id']}/", {"end_time": END, "description": "Kick-off"})
+    assert same.json() == session
+    assert api.patch(f"/sessions/{session['id']}/", {}).json() == session
     assert events == []
 
 
@@ -438,7 +449,9 @@ def test_delete_removes_the_session(api, project, events):
     assert (again.status_code, again.json()) == (404, NOT_FOUND)
     closing = api.post(f"/sessions/{session['id']}/close/")
     assert (closing.status_code, closing.json()) == (404, NOT_FOUND)
-    assert events == []
+    # session.deleted carries the session as it was
+    assert [(c.event, c.data["uuid"], c.data["end_time"]) for c in events] == [
+        ("session.deleted", session["id"], None)]
 
 
 # --- close ----------------------------------------------------------------------------------
@@ -666,12 +679,15 @@ def test_close_fires_session_closed_once_with_its_data(api, account, project, ev
     api.post(f"/sessions/{session['id']}/close/")
     api.patch(f"/sessions/{session['id']}/", {"end_time": END})
     api.patch(f"/sessions/{session['id']}/", {"description": "later"})
-    assert [(c.event, c.data) for c in events] == [("session.closed", {
+    assert [c.event for c in events] == ["session.closed", "session.updated", "session.updated"]
+    assert [(c.event, c.data) for c in events][:1] == [("session.closed", {
         "uuid": session["id"], "project_uuid": project["id"],
         "project_name": "Website redesign", "start_time": "2026-06-26T09:00:00+00:00",
         "end_time": closed["end_time"].replace("Z", "+00:00"), "description": "",
         "started_via": "api"})]
-    assert events[0].occurred_at == int(parse(closed["end_time"]).timestamp())
+    # the change's time (its stream record's, in whole seconds), not the fan-out's
+    closed_at = int(parse(closed["end_time"]).timestamp())
+    assert closed_at <= events[0].occurred_at <= closed_at + 2
     assert events[0].audience.user_ids == frozenset({account.user_id})
 
 

@@ -27,13 +27,14 @@ from email.message import Message
 
 import pytest
 
-from app import deliver_webhooks
+from app import deliver_webhooks, fan_out_events
 from chalicelib import aws as aws_clients
 from chalicelib.config import settings
 from chalicelib.events import delivery, outbound
 from chalicelib.events.delivery import Deliverer
 from chalicelib.local import poller
 from chalicelib.local.poller import lambda_event, poll_once
+from chalicelib.local.stream_poller import StreamPoller
 from chalicelib.services import accounts
 from chalicelib.store.webhooks import Subscription
 from tests.conftest import ApiClient
@@ -63,7 +64,8 @@ INVOICE_KEYS = {"uuid", "invoice_number", "client_uuid", "status", "subtotal", "
 DATA_KEYS = {"project.created": PROJECT_KEYS, "session.created": SESSION_KEYS,
              "session.closed": SESSION_KEYS, "invoice.created": INVOICE_KEYS,
              "invoice.paid": INVOICE_KEYS}
-UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+# Deliveries of committed changes: version 5, derived from (stream record, subscription).
+UUID5 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 SIGNATURE = re.compile(r"t=(\d+),v1=([0-9a-f]{64})")
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 
@@ -184,8 +186,22 @@ def queue_url() -> str:
     return settings().webhook_queue_url
 
 
-def queue_counts() -> tuple[int, int]:
-    """(visible, in flight) messages on the webhook queue."""
+_STREAMS: list[StreamPoller] = []
+
+
+def fan_out() -> int:
+    """Hand the committed changes to the fan-out function, as its stream event source does
+    (one reader for the whole module: each test's tables, and so streams, are new)."""
+    if not _STREAMS:
+        _STREAMS.append(StreamPoller(fan_out_events))
+    return _STREAMS[0].drain()
+
+
+def queue_counts(fanned_out: bool = True) -> tuple[int, int]:
+    """(visible, in flight) messages on the webhook queue, once the changes are fanned out
+    (by this module's reader, unless ``fanned_out`` is False)."""
+    if fanned_out:
+        fan_out()
     attributes = sqs().get_queue_attributes(QueueUrl=queue_url(), AttributeNames=[
         "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
     return (int(attributes["ApproximateNumberOfMessages"]),
@@ -193,7 +209,9 @@ def queue_counts() -> tuple[int, int]:
 
 
 def receive_all() -> list[dict]:
-    """Take every visible message off the queue (they stay in flight, undeleted)."""
+    """Fan out the committed changes, then take every visible message off the queue (they
+    stay in flight, undeleted)."""
+    fan_out()
     taken: list[dict] = []
     for _ in range(50):
         batch = sqs().receive_message(QueueUrl=queue_url(), MaxNumberOfMessages=10,
@@ -211,10 +229,12 @@ def queue_arn() -> str:
 
 @pytest.fixture
 def drain(aws, monkeypatch):
-    """Run ``poll_once(handler)`` until the queue is empty; returns how many were handled."""
+    """Fan out the committed changes, then run ``poll_once(handler)`` until the queue is
+    empty; returns how many messages were handled."""
     monkeypatch.setattr(poller, "WAIT_SECONDS", 0)  # short polls: an empty queue ends at once
 
     def run(handler=deliver_webhooks, limit: int = 50) -> int:
+        fan_out()
         handled = 0
         for _ in range(limit):
             count = poll_once(handler)
@@ -361,7 +381,7 @@ def test_envelope_and_headers(five_events, receiver, event):
     envelope = json.loads(seen.body)
     assert set(envelope) == ENVELOPE_KEYS
     assert envelope["event"] == event
-    assert UUID4.fullmatch(envelope["delivery_id"])
+    assert UUID5.fullmatch(envelope["delivery_id"])
     assert type(envelope["occurred_at"]) is int
     assert_recent(datetime.fromtimestamp(envelope["occurred_at"], timezone.utc), seconds=3 * 3600)
     assert set(envelope["data"]) == DATA_KEYS[event]
@@ -862,7 +882,7 @@ def test_one_close_queues_one_message_per_subscription_and_one_post_each(
     queued = [json.loads(m["Body"]) for m in messages]
     assert sorted(q["subscription_id"] for q in queued) == sorted(s["id"] for s in subs)
     delivery_ids = [q["delivery_id"] for q in queued]
-    assert len(set(delivery_ids)) == 3 and all(UUID4.fullmatch(d) for d in delivery_ids)
+    assert len(set(delivery_ids)) == 3 and all(UUID5.fullmatch(d) for d in delivery_ids)
 
     result = deliver_webhooks(lambda_event(messages, queue_arn(), settings().region), None)
     assert result == {"batchItemFailures": []}
@@ -976,7 +996,7 @@ def test_the_delivery_id_is_the_one_fixed_at_fan_out(api, receiver):
     [seen] = receiver.at("/hook")
     assert seen.headers["X-Temporalist-Delivery"] == queued["delivery_id"]
     assert json.loads(seen.body)["delivery_id"] == queued["delivery_id"]
-    assert uuid.UUID(queued["delivery_id"]).version == 4
+    assert uuid.UUID(queued["delivery_id"]).version == 5
 
 
 def test_concurrent_failures_of_one_subscription_are_all_counted(api, receiver, drain):
@@ -993,20 +1013,25 @@ def test_concurrent_failures_of_one_subscription_are_all_counted(api, receiver, 
     assert (after["failure_count"], after["last_status_code"]) == (8, 500)
 
 
-def test_the_background_poller_delivers_within_seconds(api, receiver):
-    """``start_poller`` (what ``make run`` starts) long-polls and calls the same handler."""
+def test_the_background_pollers_deliver_within_seconds(api, receiver):
+    """``start_stream_poller`` and ``start_poller`` (what ``make run`` starts) read the change
+    streams and the queue and call the same handlers as Lambda."""
+    from chalicelib.local.stream_poller import start_stream_poller
     sub = subscribe(api, "session.closed", receiver.url("/hook"))
-    stop = poller.start_poller(deliver_webhooks)
+    stoppers = [start_stream_poller(fan_out_events), poller.start_poller(deliver_webhooks)]
     try:
+        started = time.monotonic()
         close(api, start_session(api)["id"])
-        deadline = time.monotonic() + 10
+        deadline = started + 10
         while not receiver.requests and time.monotonic() < deadline:
             time.sleep(0.05)
         [seen] = receiver.at("/hook")
+        assert time.monotonic() - started < 5
         assert verify(sub["secret"], seen.headers["X-Temporalist-Signature"], seen.body)
     finally:
-        stop()
-    assert queue_counts() == (0, 0)
+        for stop in stoppers:
+            stop()
+    assert queue_counts(fanned_out=False) == (0, 0)
 
 
 def test_a_subscription_that_outlived_its_revoked_key_gets_nothing_and_is_removed(aws, account):
