@@ -1,60 +1,100 @@
-"""The IAM actions the functions need: the one list the deployment role is built from.
+"""What each function may call: the one table the functions' roles are built from.
 
-The DynamoDB and SQS actions are those the request and delivery paths call (operator
-commands such as ``bootstrap``'s CreateTable/CreateQueue are not among them: operators
-run those with their own credentials). ``tests/infra/test_policy.py`` records every call
-the API and delivery tests make and fails when this list allows an action no call needs,
-or when a call needs one it lacks. IAM names some calls differently from their API
-operation: TransactWriteItems is authorised per item (PutItem, UpdateItem, ...),
-SendMessageBatch as SendMessage, DeleteMessageBatch as DeleteMessage.
+One entry per Lambda function (keyed by Chalice's name for it), listing the tables it
+reads or writes with the item actions it calls, the indexes it queries, the queues it
+sends to and the queues or streams its trigger reads. The template gives each function
+its own role with exactly that, on only this stack's resources; ``make package`` refuses
+a function without an entry. ``tests/infra/test_policy.py`` records every AWS call the
+authorizer, the API handler and the delivery function make while every route and a
+delivery run, and fails when a role allows an (action, resource) its function never
+calls, or lacks one it does.
+
+IAM names some calls differently from their API operation: TransactWriteItems is
+authorised per item (PutItem, UpdateItem, ...), TransactGetItems as GetItem,
+SendMessageBatch as SendMessage, DeleteMessageBatch as DeleteMessage. Operator commands
+(``bootstrap``'s CreateTable, the CLI's account writes) run with the operator's own
+credentials and appear nowhere here.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass, field
 
-# Called by the code on the tables' items (TransactWriteItems counts as its PutItems).
-# No request path queries a base table: every list reads an index.
-DYNAMODB_TABLE_ACTIONS: tuple[str, ...] = (
-    "dynamodb:BatchGetItem",
-    "dynamodb:DeleteItem",
-    "dynamodb:GetItem",
-    "dynamodb:PutItem",
-    "dynamodb:UpdateItem",
-)
-# Called on the secondary indexes: the lists the API serves. Never Scan.
-DYNAMODB_INDEX_ACTIONS: tuple[str, ...] = ("dynamodb:Query",)
-# Called by fan-out (SendMessageBatch is authorised as SendMessage).
-SQS_PRODUCER_ACTIONS: tuple[str, ...] = ("sqs:SendMessage",)
+GET = "dynamodb:GetItem"
+BATCH_GET = "dynamodb:BatchGetItem"
+PUT = "dynamodb:PutItem"
+UPDATE = "dynamodb:UpdateItem"
+DELETE = "dynamodb:DeleteItem"
+QUERY = "dynamodb:Query"  # on an index: no request path queries a base table, none scans
+SEND = "sqs:SendMessage"
+
 # Not called by our code: Lambda's SQS event source mapping polls the queue with the
-# function's role, and AWS requires exactly these three for it (it checks them when the
-# mapping is created).
+# function's role, and AWS requires exactly these three (it checks them when the mapping
+# is created).
 SQS_EVENT_SOURCE_ACTIONS: tuple[str, ...] = (
-    "sqs:DeleteMessage",
-    "sqs:GetQueueAttributes",
-    "sqs:ReceiveMessage",
-)
-# Not called by our code either: the Lambda runtime writes the functions' logs. The log
-# groups are created by the template, so CreateLogGroup is not needed.
+    "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage")
+# Likewise for a DynamoDB stream event source mapping (Lambda's execution-role docs).
+STREAM_EVENT_SOURCE_ACTIONS: tuple[str, ...] = (
+    "dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
+    "dynamodb:ListStreams")
+# Written by the Lambda runtime into the function's own log group (created by the
+# template, so CreateLogGroup is not needed).
 LOG_ACTIONS: tuple[str, ...] = ("logs:CreateLogStream", "logs:PutLogEvents")
+# Active tracing: the runtime sends segments. X-Ray has no resource-level permissions,
+# so these two are the only actions allowed on "*" (AWSXRayDaemonWriteAccess's pair).
+TRACING_ACTIONS: tuple[str, ...] = ("xray:PutTelemetryRecords", "xray:PutTraceSegments")
 
-CODE_ACTIONS: frozenset[str] = frozenset(
-    DYNAMODB_TABLE_ACTIONS + DYNAMODB_INDEX_ACTIONS + SQS_PRODUCER_ACTIONS)
+
+@dataclass(frozen=True)
+class TableAccess:
+    """The calls a function makes on one table (named as its model's ``Meta.table``)."""
+
+    table: str
+    items: tuple[str, ...] = ()  # actions on the table's items
+    indexes: tuple[str, ...] = ()  # index names it queries
 
 
-def policy_document(table_arns: Iterable[Any], index_arns: Iterable[Any], queue_arn: Any,
-                    log_group_arns: Iterable[Any]) -> dict:
-    """The role's policy: each list of actions on only the resources it is for."""
-    statements = [
-        {"Sid": "TableItems", "Effect": "Allow",
-         "Action": list(DYNAMODB_TABLE_ACTIONS), "Resource": list(table_arns)},
-        {"Sid": "IndexQueries", "Effect": "Allow",
-         "Action": list(DYNAMODB_INDEX_ACTIONS), "Resource": list(index_arns)},
-        {"Sid": "WebhookFanOut", "Effect": "Allow",
-         "Action": list(SQS_PRODUCER_ACTIONS), "Resource": [queue_arn]},
-        {"Sid": "WebhookEventSource", "Effect": "Allow",
-         "Action": list(SQS_EVENT_SOURCE_ACTIONS), "Resource": [queue_arn]},
-        {"Sid": "FunctionLogs", "Effect": "Allow",
-         "Action": list(LOG_ACTIONS), "Resource": list(log_group_arns)},
-    ]
-    return {"Version": "2012-10-17", "Statement": [s for s in statements if s["Resource"]]}
+@dataclass(frozen=True)
+class FunctionAccess:
+    tables: tuple[TableAccess, ...] = ()
+    sends_to: tuple[str, ...] = ()  # queues (chalicelib.deploy.template.QUEUES keys)
+    consumes: tuple[str, ...] = ()  # queues its SQS trigger polls
+    streams: tuple[str, ...] = ()  # tables whose stream its trigger reads
+    on_failure: tuple[str, ...] = ()  # queues its stream trigger sends failed batches to
+    notes: str = field(default="", compare=False)
+
+
+FUNCTIONS: dict[str, FunctionAccess] = {
+    # One GetItem of the key per request; nothing else.
+    "api_key_authorizer": FunctionAccess(tables=(TableAccess("api_keys", (GET,)),)),
+    # The routes. Users, teams, memberships and keys are the operator's: the key item
+    # carries its user's snapshot, so no request reads them.
+    "api_handler": FunctionAccess(
+        tables=(
+            TableAccess("organisations", (GET,)),  # the invoice prefix
+            TableAccess("counters", (GET, PUT)),  # invoice numbers (PUT inside a transaction)
+            TableAccess("projects", (GET, BATCH_GET, PUT, UPDATE),
+                        ("by_client", "by_owner", "by_team")),
+            TableAccess("clients", (GET, PUT, UPDATE), ("by_organisation",)),
+            TableAccess("sessions", (GET, PUT, UPDATE, DELETE),
+                        ("by_project", "by_user", "running")),
+            TableAccess("invoices", (GET, PUT, UPDATE), ("by_client", "by_organisation")),
+            TableAccess("webhooks", (GET, PUT, DELETE), ("by_key",)),
+            TableAccess("idempotency", (GET, PUT, UPDATE, DELETE)),  # DELETE: a 5xx frees the key
+        ),
+    ),
+    # Each committed change of a streamed table: its event, to each subscriber's queue message.
+    "fan_out_events": FunctionAccess(
+        tables=(
+            TableAccess("webhooks", indexes=("by_event_organisation", "by_event_user")),
+            TableAccess("projects", (BATCH_GET,)),  # a session event names its project
+        ),
+        sends_to=("webhooks",),
+        streams=("invoices", "projects", "sessions"),
+        on_failure=("events-dlq",),
+    ),
+    # Reads what a delivery needs (the subscription and its key), writes only the outcome.
+    "deliver_webhooks": FunctionAccess(
+        tables=(TableAccess("webhooks", (GET, UPDATE)), TableAccess("api_keys", (GET,))),
+        consumes=("webhooks",),
+    ),
+}

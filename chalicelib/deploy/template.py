@@ -6,10 +6,16 @@ Each part comes from the one place its truth lives:
   by :class:`chalicelib.config.Settings`;
 - queues: the settings constants of :mod:`chalicelib.events.queue`;
 - gateway responses: :func:`chalicelib.gateway.cloudformation_resources`;
-- the role: :mod:`chalicelib.deploy.permissions`;
-- the environment: the stage's settings (``.chalice/config.json`` via ``chalicelib.config``);
+- each function's role: its entry in :mod:`chalicelib.deploy.permissions`;
+- the environment, the runtime and the log level: the stage's settings
+  (``.chalice/config.json``); memory per function: its ``lambda_functions`` entry there;
 - the functions, their logical ids and the authorizers: Chalice's own application graph
-  for the stage, so every function Chalice emits is overridden and none is invented.
+  for the stage, so every function Chalice emits is overridden (log group, logging
+  config, tracing, role, alarms, dashboard widgets) and none is invented.
+
+Operations come with the stack: JSON logs with retention, API Gateway access logs,
+X-Ray on the stage and the functions, stage throttling, alarms to an SNS topic and a
+dashboard (:func:`operations`).
 
 Chalice merges this template into its SAM template key by key (a list replaces a list).
 """
@@ -20,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from chalicelib import gateway
+from chalicelib import gateway, observability
 from chalicelib.config import STAGES, Settings, load_settings
 from chalicelib.deploy import permissions
 from chalicelib.events import queue as webhook_queue
@@ -35,9 +41,12 @@ DEPLOYABLE_STAGES = tuple(s for s in STAGES if s != "local")
 DELIVERY_TIMEOUT_SECONDS = 30
 LOG_RETENTION_DAYS = 30
 
-ROLE = "FunctionRole"
 QUEUE = "WebhookQueue"
 DEAD_LETTER_QUEUE = "WebhookDeadLetterQueue"
+STREAM_FAILURE_QUEUE = "StreamFailureQueue"
+# Queues by the names permissions.py uses.
+QUEUES = {"webhooks": QUEUE, "webhooks-dlq": DEAD_LETTER_QUEUE,
+          "events-dlq": STREAM_FAILURE_QUEUE}
 REST_API = "RestAPI"  # Chalice's logical id for the API
 CUSTOM_DOMAIN = "ApiCustomDomain"
 CUSTOM_DOMAIN_MAPPING = "ApiCustomDomainMapping"
@@ -46,6 +55,68 @@ GATEWAY_RESPONSES_KEY = "x-amazon-apigateway-gateway-responses"
 # Chalice writes the trigger's queue as {"Fn::Sub": "arn:...:<placeholder name>"}; the
 # merge replaces that string (a GetAtt would be merged beside the Sub, not instead of it).
 QUEUE_ARN_SUB = {"Fn::Sub": f"${{{QUEUE}.Arn}}"}
+
+ALARM_TOPIC = "AlarmTopic"
+ALARM_EMAIL_SUBSCRIPTION = "AlarmEmailSubscription"
+HAS_ALARM_EMAIL = "HasAlarmEmail"
+ACCESS_LOGS = "ApiAccessLogs"
+DASHBOARD = "Dashboard"
+TRACE_SAMPLING_RULE = "ApiTraceSamplingRule"
+ACCOUNT_LOG_ROLE = "ApiGatewayCloudWatchRole"
+ACCOUNT_SETTINGS = "ApiGatewayAccount"
+ACCOUNT_SETTINGS_READY = "ApiGatewayAccountReady"
+SETS_ACCOUNT_LOG_ROLE = "SetsApiGatewayAccountRole"
+API_5XX_ALARM = "Api5xxAlarm"
+QUEUE_AGE_ALARM = "WebhookQueueAgeAlarm"
+
+# Template parameters an operator may set (README "Deploying to AWS"), with defaults.
+PARAMETERS: dict[str, dict] = {
+    "AlarmEmail": {
+        "Type": "String", "Default": "",
+        "Description": "An address the alarm topic emails (it must confirm the subscription); "
+                       "empty for none.",
+        "AllowedPattern": r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$"},
+    "ApiRateLimit": {
+        "Type": "Number", "Default": 100, "MinValue": 1,
+        "Description": "Requests per second the API stage accepts (steady state) before "
+                       "answering 429."},
+    "ApiBurstLimit": {
+        "Type": "Number", "Default": 200, "MinValue": 1,
+        "Description": "Requests the API stage accepts at once above the rate (token bucket)."},
+    "DeliveryMaximumConcurrency": {
+        "Type": "Number", "Default": 5, "MinValue": 2, "MaxValue": 1000,
+        "Description": "Concurrent webhook delivery functions at most (the SQS trigger's "
+                       "MaximumConcurrency), so deliveries cannot take the API's concurrency."},
+    "TraceSampleRate": {
+        "Type": "Number", "Default": 0.01, "MinValue": 0, "MaxValue": 1,
+        "Description": "Share of API requests traced by X-Ray beyond one per second."},
+    "SetApiGatewayAccountRole": {
+        "Type": "String", "Default": "false", "AllowedValues": ["true", "false"],
+        "Description": "true: set this region's API Gateway account CloudWatch role (an "
+                       "account-wide setting access logging needs; leave false when the "
+                       "account already has one)."},
+}
+
+# Alarm thresholds. Any error, throttle, 5xx or dead letter is worth a look in a service
+# this size; a message older than this has missed two visibility timeouts.
+ALARM_PERIOD_SECONDS = 300
+QUEUE_AGE_ALARM_SECONDS = 2 * webhook_queue.VISIBILITY_TIMEOUT_SECONDS + ALARM_PERIOD_SECONDS
+
+
+@dataclass(frozen=True)
+class DeadLetterQueue:
+    """A queue where messages end that kept failing: any message in it raises an alarm."""
+
+    logical_id: str
+    holds: str
+
+
+DEAD_LETTER_QUEUES: tuple[DeadLetterQueue, ...] = (
+    DeadLetterQueue(DEAD_LETTER_QUEUE, f"webhook deliveries that failed "
+                                       f"{webhook_queue.MAX_RECEIVE_COUNT} times"),
+    DeadLetterQueue(STREAM_FAILURE_QUEUE, "table changes the fan-out gave up on (their "
+                                          "webhooks were not all queued)"),
+)
 
 
 class TemplateError(RuntimeError):
@@ -56,13 +127,23 @@ class TemplateError(RuntimeError):
 class Function:
     """One Lambda function as Chalice emits it for the stage."""
 
+    name: str  # Chalice's (the handler's) name: the key of its permissions and config
     logical_id: str
     function_name: str
     timeout: int
+    memory_size: int
 
     @property
     def log_group_id(self) -> str:
         return self.logical_id + "Logs"
+
+    @property
+    def role_id(self) -> str:
+        return role_id(self.logical_id)
+
+
+def role_id(function_logical_id: str) -> str:
+    return function_logical_id + "Role"
 
 
 @dataclass(frozen=True)
@@ -75,14 +156,33 @@ class QueueTrigger:
 
 
 @dataclass(frozen=True)
+class StreamTrigger:
+    """A DynamoDB stream event source of a function, as named in Chalice's template."""
+
+    function: Function
+    event_id: str
+    batch_size: int
+    starting_position: str
+    batching_window_seconds: int
+
+
+@dataclass(frozen=True)
 class ChaliceApp:
     functions: tuple[Function, ...]
     queue_triggers: tuple[QueueTrigger, ...]
+    stream_triggers: tuple[StreamTrigger, ...]
     authorizers: dict[str, int | None]  # name -> ttl_seconds declared in the code
     api_stage: str
     endpoint_type: str
     api_prefix: str
     webhook_queue_placeholder: str  # the queue name app.py gives the SQS decorator
+    app_name: str
+    stage: str
+
+    @property
+    def api_name(self) -> str:
+        """The REST API's name: AWS/ApiGateway metrics are published by it (and the stage)."""
+        return f"{self.app_name}-{self.stage}"
 
 
 def stage_settings(stage: str) -> Settings:
@@ -91,6 +191,23 @@ def stage_settings(stage: str) -> Settings:
         raise TemplateError(f"stage must be one of {', '.join(DEPLOYABLE_STAGES)}, not {stage!r}")
     return load_settings({"TEMPORALIST_STAGE": stage,
                           "TEMPORALIST_WEBHOOK_QUEUE_URL": "set by the template"})
+
+
+def stage_config(stage: str) -> dict:
+    return json.loads(CHALICE_CONFIG.read_text()).get("stages", {}).get(stage, {})
+
+
+def stage_runtime(stage: str) -> str:
+    """The Lambda runtime the stage deploys (``lambda_runtime`` in .chalice/config.json)."""
+    from chalice.deploy.packager import BaseLambdaDeploymentPackager
+
+    runtime = stage_config(stage).get("lambda_runtime")
+    # The runtimes Chalice can pick wheels for.
+    known = BaseLambdaDeploymentPackager._RUNTIME_TO_ABI
+    if runtime not in known:
+        raise TemplateError(f"stage {stage!r} must set lambda_runtime in .chalice/config.json "
+                            f"to one of {', '.join(known)} (not {runtime!r})")
+    return runtime
 
 
 def logical_id(name: str) -> str:
@@ -127,15 +244,21 @@ def chalice_app(stage: str) -> ChaliceApp:
             # Chalice renames the API's handler to APIHandler in its SAM template.
             is_handler = rest_api is not None and resource is rest_api.lambda_function
             functions[resource.resource_name] = Function(
+                resource.resource_name,
                 "APIHandler" if is_handler else logical_id(resource.resource_name),
-                resource.function_name, resource.timeout)
-    triggers = []
+                resource.function_name, resource.timeout, resource.memory_size)
+    triggers, streams = [], []
     for resource in resources:
         if isinstance(resource, models.SQSEventSource):
             name = (resource.queue.queue_name if isinstance(resource.queue, models.QueueARN)
                     else resource.queue)
             triggers.append(QueueTrigger(functions[resource.lambda_function.resource_name],
                                          logical_id(resource.resource_name), name))
+        elif isinstance(resource, models.DynamoDBEventSource):
+            streams.append(StreamTrigger(
+                functions[resource.lambda_function.resource_name],
+                logical_id(resource.resource_name), resource.batch_size,
+                resource.starting_position, resource.maximum_batching_window_in_seconds))
         elif isinstance(resource, models.ManagedModel) and not isinstance(
                 resource, (models.LambdaFunction, models.RestAPI)):
             raise TemplateError(f"Chalice emits {type(resource).__name__} "
@@ -144,11 +267,14 @@ def chalice_app(stage: str) -> ChaliceApp:
     return ChaliceApp(
         functions=tuple(functions.values()),
         queue_triggers=tuple(triggers),
+        stream_triggers=tuple(streams),
         authorizers={a.name: a.ttl_seconds for a in app_module.app.builtin_auth_handlers},
         api_stage=config.api_gateway_stage,
         endpoint_type=config.api_gateway_endpoint_type,
         api_prefix=app_module.API_PREFIX,
         webhook_queue_placeholder=app_module.WEBHOOK_QUEUE,
+        app_name=config.app_name,
+        stage=stage,
     )
 
 
@@ -196,9 +322,16 @@ def table_resource(model, settings: Settings) -> dict:
     ttl = model._ttl_attribute()
     if ttl is not None:
         properties["TimeToLiveSpecification"] = {"AttributeName": ttl.attr_name, "Enabled": True}
+    if stream_view_type(model):
+        properties["StreamSpecification"] = {"StreamViewType": stream_view_type(model)}
     # Data outlives the stack: deleting or replacing the stack never drops a table.
     return {"Type": "AWS::DynamoDB::Table", "DeletionPolicy": "Retain",
             "UpdateReplacePolicy": "Retain", "Properties": properties}
+
+
+def stream_view_type(model) -> str | None:
+    """The model's change stream (``Meta.stream_view_type``), if it has one."""
+    return getattr(model.Meta, "stream_view_type", None)
 
 
 def index_names(model) -> list[str]:
@@ -215,8 +348,14 @@ TRANSIENT = {"DeletionPolicy": "Delete", "UpdateReplacePolicy": "Delete"}
 
 
 def queue_resources(settings: Settings) -> dict:
-    """The webhook queue and its dead-letter queue, set as :mod:`chalicelib.events.queue` says."""
+    """The webhook queue, its dead-letter queue and the streams' failure queue, set as
+    :mod:`chalicelib.events.queue` says."""
     return {
+        STREAM_FAILURE_QUEUE: {"Type": "AWS::SQS::Queue", **TRANSIENT, "Properties": {
+            "QueueName": stream_failure_queue_name(settings),
+            "MessageRetentionPeriod": webhook_queue.DLQ_RETENTION_SECONDS,
+            "SqsManagedSseEnabled": True,
+        }},
         DEAD_LETTER_QUEUE: {"Type": "AWS::SQS::Queue", **TRANSIENT, "Properties": {
             "QueueName": dead_letter_queue_name(settings),
             "MessageRetentionPeriod": webhook_queue.DLQ_RETENTION_SECONDS,
@@ -233,6 +372,11 @@ def queue_resources(settings: Settings) -> dict:
             },
         }},
     }
+
+
+def stream_failure_queue_name(settings: Settings) -> str:
+    # chalicelib.events.queue.stream_failure_queue_name() for these settings (a test checks).
+    return f"{settings.table_prefix}-events-dlq"
 
 
 def dead_letter_queue_name(settings: Settings) -> str:
@@ -262,17 +406,101 @@ def gateway_responses() -> dict:
     return rendered
 
 
+ACCESS_LOG_FORMAT = {
+    # API Gateway's own line per request, whatever answered it (the authorizer's 401/403,
+    # a throttle, a route). request_id is the one the API function's line carries.
+    "request_id": "$context.requestId",
+    "ip": "$context.identity.sourceIp",
+    "method": "$context.httpMethod",
+    "path": "$context.path",
+    "status": "$context.status",
+    "latency_ms": "$context.responseLatency",
+    "principal": "$context.authorizer.principalId",
+    "key_id": "$context.authorizer.key_id",
+    "error": "$context.error.responseType",
+    "time": "$context.requestTime",
+}
+
+
 def rest_api_override(app: ChaliceApp) -> dict:
+    """The API: gateway responses, the authorizer's TTL, its name, and its stage's operations."""
     for name, ttl in app.authorizers.items():
         if ttl not in (0, None):
             raise TemplateError(f"authorizer {name!r} caches for {ttl}s; a revoked key must "
                                 "fail on the next request (TTL 0)")
-    return {"Properties": {"DefinitionBody": {
-        GATEWAY_RESPONSES_KEY: gateway_responses(),
-        "securityDefinitions": {
-            name: {"x-amazon-apigateway-authorizer": {"authorizerResultTtlInSeconds": 0}}
-            for name in app.authorizers},
-    }}}
+    return {
+        # Access logging needs the account's CloudWatch role first (when this stack sets it).
+        "DependsOn": [ACCOUNT_SETTINGS_READY],
+        "Properties": {
+            # Named per stage, so two stages' metrics (published by API name) never mix.
+            "Name": app.api_name,
+            "DefinitionBody": {
+                "info": {"title": app.api_name},
+                GATEWAY_RESPONSES_KEY: gateway_responses(),
+                "securityDefinitions": {
+                    name: {"x-amazon-apigateway-authorizer": {"authorizerResultTtlInSeconds": 0}}
+                    for name in app.authorizers},
+            },
+            "TracingEnabled": True,
+            "AccessLogSetting": {
+                "DestinationArn": {"Fn::GetAtt": [ACCESS_LOGS, "Arn"]},
+                "Format": json.dumps(ACCESS_LOG_FORMAT, separators=(",", ":")),
+            },
+            "MethodSettings": [{
+                "ResourcePath": "/*", "HttpMethod": "*",
+                "ThrottlingRateLimit": {"Ref": "ApiRateLimit"},
+                "ThrottlingBurstLimit": {"Ref": "ApiBurstLimit"},
+            }],
+        },
+    }
+
+
+def api_operations(app: ChaliceApp) -> tuple[dict, dict]:
+    """Access log group, X-Ray sampling rule and the optional account CloudWatch role.
+
+    API Gateway writes access logs with a role set once per account and region (not per
+    API); a stack cannot tell whether one is set, so setting it is opt-in
+    (``SetApiGatewayAccountRole=true``). The role is retained when the stack goes: the
+    account setting outlives it and would otherwise point at nothing.
+    """
+    conditions = {SETS_ACCOUNT_LOG_ROLE: {
+        "Fn::Equals": [{"Ref": "SetApiGatewayAccountRole"}, "true"]}}
+    resources = {
+        ACCESS_LOGS: {"Type": "AWS::Logs::LogGroup", **TRANSIENT, "Properties": {
+            "LogGroupName": f"/aws/apigateway/{app.api_name}/access",
+            "RetentionInDays": LOG_RETENTION_DAYS}},
+        TRACE_SAMPLING_RULE: {"Type": "AWS::XRay::SamplingRule", "Properties": {
+            "SamplingRule": {
+                "RuleName": app.api_name[:32],
+                "Priority": 1000,
+                "ReservoirSize": 1,  # one trace a second, then the rate
+                "FixedRate": {"Ref": "TraceSampleRate"},
+                "ServiceName": f"{app.api_name}/{app.api_stage}",
+                "ServiceType": "AWS::ApiGateway::Stage",
+                "ResourceARN": {"Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}::"
+                                           f"/restapis/${{{REST_API}}}/stages/{app.api_stage}"},
+                "Host": "*", "HTTPMethod": "*", "URLPath": "*", "Version": 1,
+            }}},
+        ACCOUNT_LOG_ROLE: {
+            "Type": "AWS::IAM::Role", "Condition": SETS_ACCOUNT_LOG_ROLE,
+            "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain",
+            "Properties": {
+                "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                    "Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"},
+                    "Action": "sts:AssumeRole"}]},
+                "ManagedPolicyArns": [{"Fn::Sub": "arn:${AWS::Partition}:iam::aws:policy/"
+                                                  "service-role/AmazonAPIGatewayPushToCloudWatchLogs"}],
+            }},
+        ACCOUNT_SETTINGS: {
+            "Type": "AWS::ApiGateway::Account", "Condition": SETS_ACCOUNT_LOG_ROLE,
+            "Properties": {"CloudWatchRoleArn": {"Fn::GetAtt": [ACCOUNT_LOG_ROLE, "Arn"]}}},
+        # Depends on the account settings only when they are created here: the API's
+        # DependsOn cannot name a resource whose condition may be false.
+        ACCOUNT_SETTINGS_READY: {"Type": "AWS::CloudFormation::WaitConditionHandle", "Metadata": {
+            "AccountSettings": {"Fn::If": [SETS_ACCOUNT_LOG_ROLE, {"Ref": ACCOUNT_SETTINGS},
+                                           ""]}}},
+    }
+    return conditions, resources
 
 
 def custom_domain(app: ChaliceApp) -> tuple[dict, dict, dict, dict, dict]:
@@ -332,10 +560,15 @@ def custom_domain(app: ChaliceApp) -> tuple[dict, dict, dict, dict, dict]:
     return parameters, rules, conditions, resources, outputs
 
 
-# --- functions and their role ---------------------------------------------------------
+# --- functions and their roles -------------------------------------------------------
 
-def function_resources(app: ChaliceApp, settings: Settings) -> dict:
-    """Overrides of Chalice's functions (role, name, environment, trigger) and their log groups."""
+def function_resources(app: ChaliceApp, settings: Settings, runtime: str,
+                       tables: dict[str, Any]) -> dict:
+    """Overrides of Chalice's functions and their log groups.
+
+    Each function gets its name, role, environment, runtime, tracing and JSON logging
+    at the stage's level, into its own log group with retention.
+    """
     if webhook_queue.VISIBILITY_TIMEOUT_SECONDS < 6 * DELIVERY_TIMEOUT_SECONDS:
         raise TemplateError("the webhook queue's visibility timeout must be at least six "
                             "times the delivery function's timeout")
@@ -346,6 +579,7 @@ def function_resources(app: ChaliceApp, settings: Settings) -> dict:
         "TEMPORALIST_WEBHOOK_QUEUE_URL": {"Ref": QUEUE},
         "TEMPORALIST_ALLOW_INSECURE_WEBHOOKS": "false",
     }
+    log_level = observability.stage_log_level(app.stage)
     resources: dict[str, Any] = {}
     for function in app.functions:
         log_group = {"LogGroupName": f"/aws/lambda/{function.function_name}",
@@ -355,8 +589,16 @@ def function_resources(app: ChaliceApp, settings: Settings) -> dict:
         resources[function.logical_id] = {"Properties": {
             # Named as `chalice deploy` names them, so their log groups are known here.
             "FunctionName": function.function_name,
-            "Role": {"Fn::GetAtt": [ROLE, "Arn"]},
+            "Role": {"Fn::GetAtt": [function.role_id, "Arn"]},
+            "Runtime": runtime,
             "Environment": {"Variables": dict(environment)},
+            "Tracing": "Active",
+            "LoggingConfig": {
+                "LogFormat": "JSON",
+                "ApplicationLogLevel": log_level,
+                "SystemLogLevel": "INFO",  # the platform's start and report lines
+                "LogGroup": {"Ref": function.log_group_id},
+            },
         }}
     for trigger in app.queue_triggers:
         if trigger.queue_name != app.webhook_queue_placeholder:
@@ -367,30 +609,221 @@ def function_resources(app: ChaliceApp, settings: Settings) -> dict:
         properties["Events"] = {trigger.event_id: {"Type": "SQS", "Properties": {
             "Queue": QUEUE_ARN_SUB,
             "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "ScalingConfig": {"MaximumConcurrency": {"Ref": "DeliveryMaximumConcurrency"}},
         }}}
+    streamed = [table_id for table_id, model in tables.items() if stream_view_type(model)]
+    if len(app.stream_triggers) > 1:
+        raise TemplateError("more than one function reads the tables' streams; the template "
+                            "wires every streamed table to one")
+    for trigger in app.stream_triggers:
+        if not streamed:
+            raise TemplateError(f"{trigger.function.logical_id} reads a stream, but no model "
+                                "sets Meta.stream_view_type")
+        # Chalice's one event (with app.py's placeholder ARN) becomes the first table's;
+        # each other streamed table gets its own mapping to the same function.
+        event_ids = [trigger.event_id] + [f"{table_id}Stream" for table_id in streamed[1:]]
+        resources[trigger.function.logical_id]["Properties"]["Events"] = {
+            event_id: {"Type": "DynamoDB", "Properties": {
+                "Stream": {"Fn::GetAtt": [table_id, "StreamArn"]},
+                "StartingPosition": trigger.starting_position,
+                "BatchSize": trigger.batch_size,
+                "MaximumBatchingWindowInSeconds": trigger.batching_window_seconds,
+                "MaximumRetryAttempts": webhook_queue.STREAM_MAX_RETRY_ATTEMPTS,
+                "MaximumRecordAgeInSeconds": webhook_queue.STREAM_MAX_RECORD_AGE_SECONDS,
+                "BisectBatchOnFunctionError": True,
+                "FunctionResponseTypes": ["ReportBatchItemFailures"],
+                "DestinationConfig": {"OnFailure": {
+                    "Type": "SQS", "Destination": {"Fn::GetAtt": [STREAM_FAILURE_QUEUE, "Arn"]}}},
+            }} for event_id, table_id in zip(event_ids, streamed)}
     return resources
 
 
-def role_resource(tables: dict[str, Any], app: ChaliceApp) -> dict:
-    """The one role of every function, with :mod:`chalicelib.deploy.permissions`' policy."""
-    document = permissions.policy_document(
-        table_arns=[{"Fn::GetAtt": [table_id, "Arn"]} for table_id in tables],
-        index_arns=[{"Fn::Sub": f"${{{table_id}.Arn}}/index/{name}"}
-                    for table_id, model in tables.items() for name in index_names(model)],
-        queue_arn={"Fn::GetAtt": [QUEUE, "Arn"]},
-        log_group_arns=[{"Fn::GetAtt": [f.log_group_id, "Arn"]} for f in app.functions])
-    return {"Type": "AWS::IAM::Role", "Properties": {
+def _table_ids(tables: dict[str, Any]) -> dict[str, str]:
+    """Table logical ids by the models' short names (``Meta.table``)."""
+    return {model.Meta.table: table_id for table_id, model in tables.items()}
+
+
+def _queue_arn(name: str, function: Function) -> dict:
+    if name not in QUEUES:
+        raise TemplateError(f"permissions for {function.name} name queue {name!r}, which the "
+                            "template does not create")
+    return {"Fn::GetAtt": [QUEUES[name], "Arn"]}
+
+
+def policy_document(function: Function, access: permissions.FunctionAccess,
+                    tables: dict[str, Any]) -> dict:
+    """The statements of one function's role: its entry in permissions.FUNCTIONS, and no more."""
+    table_ids = _table_ids(tables)
+    statements = []
+
+    def table(name: str) -> str:
+        if name not in table_ids:
+            raise TemplateError(f"permissions for {function.name} name table {name!r}, "
+                                "which no model defines")
+        return table_ids[name]
+
+    for grant in access.tables:
+        table_id = table(grant.table)
+        known_indexes = index_names(tables[table_id])
+        if grant.items:
+            statements.append({"Sid": f"{table_id}Items", "Effect": "Allow",
+                               "Action": sorted(grant.items),
+                               "Resource": [{"Fn::GetAtt": [table_id, "Arn"]}]})
+        if grant.indexes:
+            unknown = set(grant.indexes) - set(known_indexes)
+            if unknown:
+                raise TemplateError(f"{grant.table} has no index {sorted(unknown)}")
+            statements.append({"Sid": f"{table_id}Indexes", "Effect": "Allow",
+                               "Action": [permissions.QUERY],
+                               "Resource": [{"Fn::Sub": f"${{{table_id}.Arn}}/index/{index}"}
+                                            for index in sorted(grant.indexes)]})
+    if access.sends_to:
+        statements.append({"Sid": "QueueSend", "Effect": "Allow", "Action": [permissions.SEND],
+                           "Resource": [_queue_arn(q, function) for q in access.sends_to]})
+    if access.consumes:
+        statements.append({"Sid": "QueueEventSource", "Effect": "Allow",
+                           "Action": list(permissions.SQS_EVENT_SOURCE_ACTIONS),
+                           "Resource": [_queue_arn(q, function) for q in access.consumes]})
+    if access.streams:
+        statements.append({"Sid": "StreamEventSource", "Effect": "Allow",
+                           "Action": list(permissions.STREAM_EVENT_SOURCE_ACTIONS),
+                           "Resource": [{"Fn::GetAtt": [table(t), "StreamArn"]}
+                                        for t in access.streams]})
+    if access.on_failure:
+        statements.append({"Sid": "StreamOnFailure", "Effect": "Allow",
+                           "Action": [permissions.SEND],
+                           "Resource": [_queue_arn(q, function) for q in access.on_failure]})
+    statements.append({"Sid": "Logs", "Effect": "Allow", "Action": list(permissions.LOG_ACTIONS),
+                       "Resource": [{"Fn::GetAtt": [function.log_group_id, "Arn"]}]})
+    statements.append({"Sid": "Tracing", "Effect": "Allow",
+                       "Action": list(permissions.TRACING_ACTIONS), "Resource": ["*"]})
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def role_resources(app: ChaliceApp, tables: dict[str, Any]) -> dict:
+    """One role per function, each with only its own permissions."""
+    missing = [f.name for f in app.functions if f.name not in permissions.FUNCTIONS]
+    if missing:
+        raise TemplateError(f"no entry in chalicelib/deploy/permissions.py FUNCTIONS for "
+                            f"{', '.join(missing)}: every function needs its own role")
+    return {function.role_id: {"Type": "AWS::IAM::Role", "Properties": {
         "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
             "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
             "Action": "sts:AssumeRole"}]},
-        "Policies": [{"PolicyName": "temporalist-functions", "PolicyDocument": document}],
+        "Policies": [{"PolicyName": function.function_name, "PolicyDocument": policy_document(
+            function, permissions.FUNCTIONS[function.name], tables)}],
+    }} for function in app.functions}
+
+
+# --- alarms and the dashboard ---------------------------------------------------------
+
+def alarm(description: str, namespace: str, metric: str, dimensions: dict[str, Any], *,
+          statistic: str = "Sum", threshold: float = 1) -> dict:
+    """Alarm to the topic when ``metric`` reaches ``threshold`` in one period (absent = fine)."""
+    return {"Type": "AWS::CloudWatch::Alarm", "Properties": {
+        "AlarmDescription": description,
+        "Namespace": namespace, "MetricName": metric,
+        "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
+        "Statistic": statistic, "Period": ALARM_PERIOD_SECONDS,
+        "EvaluationPeriods": 1, "DatapointsToAlarm": 1,
+        "Threshold": threshold, "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        "TreatMissingData": "notBreaching",
+        "AlarmActions": [{"Ref": ALARM_TOPIC}], "OKActions": [{"Ref": ALARM_TOPIC}],
     }}
+
+
+def _queue_name(logical: str) -> dict:
+    return {"Fn::GetAtt": [logical, "QueueName"]}
+
+
+def alarms(app: ChaliceApp) -> dict:
+    """Per function errors and throttles, per dead-letter queue any message, the webhook
+    queue's oldest message, the API's 5xx: each on the metric and dimensions AWS publishes."""
+    resources = {
+        API_5XX_ALARM: alarm(
+            "The API answered 5xx (its own 500s, or API Gateway's when a function failed).",
+            "AWS/ApiGateway", "5XXError", {"ApiName": app.api_name, "Stage": app.api_stage}),
+        QUEUE_AGE_ALARM: alarm(
+            "A webhook message has waited for delivery longer than two retries take.",
+            "AWS/SQS", "ApproximateAgeOfOldestMessage", {"QueueName": _queue_name(QUEUE)},
+            statistic="Maximum", threshold=QUEUE_AGE_ALARM_SECONDS),
+    }
+    for dead in DEAD_LETTER_QUEUES:
+        resources[dead.logical_id + "Alarm"] = alarm(
+            f"A message reached the dead-letter queue: {dead.holds}.",
+            "AWS/SQS", "ApproximateNumberOfMessagesVisible",
+            {"QueueName": _queue_name(dead.logical_id)}, statistic="Maximum")
+    for function in app.functions:
+        name = {"FunctionName": {"Ref": function.logical_id}}
+        resources[function.logical_id + "ErrorsAlarm"] = alarm(
+            f"{function.function_name} failed (an exception, a timeout or out of memory).",
+            "AWS/Lambda", "Errors", name)
+        resources[function.logical_id + "ThrottlesAlarm"] = alarm(
+            f"{function.function_name} was throttled (no concurrency left).",
+            "AWS/Lambda", "Throttles", name)
+    return resources
+
+
+def alarm_topic() -> tuple[dict, dict]:
+    """The topic every alarm notifies, and an optional email subscription to it.
+
+    Not KMS-encrypted: CloudWatch cannot publish to a topic under the AWS-managed SNS
+    key, and alarm notifications carry no data of the service's users.
+    """
+    conditions = {HAS_ALARM_EMAIL: {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]}}
+    resources = {
+        ALARM_TOPIC: {"Type": "AWS::SNS::Topic", "Properties": {
+            "DisplayName": "Temporal.ist alarms"}},
+        ALARM_EMAIL_SUBSCRIPTION: {"Type": "AWS::SNS::Subscription", "Condition": HAS_ALARM_EMAIL,
+                                   "Properties": {"TopicArn": {"Ref": ALARM_TOPIC},
+                                                  "Protocol": "email",
+                                                  "Endpoint": {"Ref": "AlarmEmail"}}},
+    }
+    return conditions, resources
+
+
+def dashboard_body(app: ChaliceApp) -> dict:
+    """The dashboard: the API's traffic, errors and latency; each function; the queues.
+
+    Names are ``Fn::Sub`` references (``${Queue.QueueName}``), resolved by CloudFormation.
+    """
+    api = ["ApiName", app.api_name, "Stage", app.api_stage]
+    queues = [QUEUE, *(dead.logical_id for dead in DEAD_LETTER_QUEUES)]
+    widgets: list[tuple[str, list]] = [
+        ("Requests", [["AWS/ApiGateway", "Count", *api, {"stat": "Sum"}]]),
+        ("4XX and 5XX", [["AWS/ApiGateway", "4XXError", *api, {"stat": "Sum"}],
+                         ["AWS/ApiGateway", "5XXError", *api, {"stat": "Sum"}]]),
+        ("Latency (ms)", [["AWS/ApiGateway", "Latency", *api, {"stat": "p50"}],
+                          ["AWS/ApiGateway", "Latency", *api, {"stat": "p99"}]]),
+    ]
+    for function in app.functions:
+        name = ["FunctionName", f"${{{function.logical_id}}}"]
+        widgets.append((f"{function.name}: duration (ms), errors, concurrency", [
+            ["AWS/Lambda", "Duration", *name, {"stat": "p50"}],
+            ["AWS/Lambda", "Duration", *name, {"stat": "p99"}],
+            ["AWS/Lambda", "Errors", *name, {"stat": "Sum", "yAxis": "right"}],
+            ["AWS/Lambda", "ConcurrentExecutions", *name, {"stat": "Maximum", "yAxis": "right"}],
+        ]))
+    widgets.append(("Queues: messages waiting", [
+        ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName",
+         f"${{{queue}.QueueName}}", {"stat": "Maximum"}] for queue in queues]))
+    widgets.append(("Queues: oldest message (s)", [
+        ["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName",
+         f"${{{queue}.QueueName}}", {"stat": "Maximum"}] for queue in queues]))
+    return {"widgets": [
+        {"type": "metric", "width": 8, "height": 6, "x": 8 * (i % 3), "y": 6 * (i // 3),
+         "properties": {"title": title, "metrics": metrics, "region": "${AWS::Region}",
+                        "view": "timeSeries", "period": 60}}
+        for i, (title, metrics) in enumerate(widgets)]}
 
 
 # --- everything -----------------------------------------------------------------------
 
-def build(stage: str) -> dict:
-    """The merge template for ``chalice package --stage <stage>``."""
+def build(stage: str, runtime: str | None = None) -> dict:
+    """The merge template for ``chalice package --stage <stage>``.
+
+    ``runtime`` overrides the stage's ``lambda_runtime`` (to try a newer one).
+    """
     from chalicelib.store.tables import MODELS
 
     settings = stage_settings(stage)
@@ -399,12 +832,20 @@ def build(stage: str) -> dict:
     if len(tables) != len(MODELS):
         raise TemplateError("two models share a table name")
     parameters, rules, conditions, domain_resources, domain_outputs = custom_domain(app)
+    api_conditions, api_resources = api_operations(app)
+    topic_conditions, topic_resources = alarm_topic()
     resources = {
         **{table_id: table_resource(model, settings) for table_id, model in tables.items()},
         **queue_resources(settings),
-        **function_resources(app, settings),
-        ROLE: role_resource(tables, app),
+        **function_resources(app, settings, runtime or stage_runtime(stage), tables),
+        **role_resources(app, tables),
         REST_API: rest_api_override(app),
+        **api_resources,
+        **topic_resources,
+        **alarms(app),
+        DASHBOARD: {"Type": "AWS::CloudWatch::Dashboard", "Properties": {
+            "DashboardName": app.api_name,
+            "DashboardBody": {"Fn::Sub": json.dumps(dashboard_body(app))}}},
         **domain_resources,
     }
     api_url = (f"https://${{{REST_API}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}"
@@ -415,7 +856,14 @@ def build(stage: str) -> dict:
         "TablePrefix": {"Value": settings.table_prefix},
         "WebhookQueueURL": {"Value": {"Ref": QUEUE}},
         "WebhookDeadLetterQueueURL": {"Value": {"Ref": DEAD_LETTER_QUEUE}},
+        "AlarmTopicArn": {"Description": "Subscribe to it for alarm notifications.",
+                          "Value": {"Ref": ALARM_TOPIC}},
+        "DashboardURL": {"Value": {"Fn::Sub": "https://${AWS::Region}.console.aws.amazon.com/"
+                                              "cloudwatch/home?region=${AWS::Region}#dashboards:"
+                                              f"name={app.api_name}"}},
+        "ApiAccessLogGroup": {"Value": {"Ref": ACCESS_LOGS}},
         **domain_outputs,
     }
-    return {"Parameters": parameters, "Rules": rules, "Conditions": conditions,
+    return {"Parameters": {**PARAMETERS, **parameters}, "Rules": rules,
+            "Conditions": {**conditions, **api_conditions, **topic_conditions},
             "Resources": resources, "Outputs": outputs}

@@ -2,8 +2,8 @@
 
 The assets are the dist files of the pinned ``swagger-ui-py`` package (Swagger UI 5,
 which reads OpenAPI 3.1), not a copy in this repository: upgrading is a pin change. Only
-Swagger UI's own ``.js`` and ``.css`` files of that directory are served, looked up by
-exact name in its listing, so no request can reach another file. They are text, which
+the two files the page links are served, looked up by exact name in that directory's
+listing, so no request can reach another file. They are text, which
 Chalice and API Gateway pass through as is (binary types would need base64 and an
 ``Accept`` header that matches); the page links no images and sets an empty favicon.
 """
@@ -31,12 +31,16 @@ def dist_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "static"
 
 
+# The two dist files the page links (the bundle carries all of Swagger UI's scripts). Only
+# these are served, and `make package` ships only these of the dist directory.
+PAGE_ASSETS = ("swagger-ui.css", "swagger-ui-bundle.js")
+
+
 @functools.lru_cache(maxsize=1)
 def asset_names() -> frozenset[str]:
-    """The files that may be served: Swagger UI's own scripts and stylesheets."""
+    """The files that may be served: the page's script and stylesheet."""
     return frozenset(p.name for p in dist_dir().iterdir()
-                     if p.is_file() and p.name.startswith("swagger-ui")
-                     and p.suffix in CONTENT_TYPES)
+                     if p.is_file() and p.name in PAGE_ASSETS and p.suffix in CONTENT_TYPES)
 
 
 @functools.lru_cache(maxsize=8)

@@ -13,6 +13,7 @@ from chalicelib.deploy import template
 
 # What the template's intrinsic functions resolve to in these tests.
 PARTITION, REGION, ACCOUNT = "aws", "us-east-1", "123456789012"
+STREAM_LABEL = "2026-12-01T00:00:00.000"  # a table stream's ARN ends with its creation time
 STAGE = "prod"
 
 
@@ -34,12 +35,45 @@ class Package:
     def swagger(self) -> dict:
         return self.resources[template.REST_API]["Properties"]["DefinitionBody"]
 
+    def alarms(self) -> dict:
+        return self.of_type("AWS::CloudWatch::Alarm")
+
+    def role_of(self, function: str) -> dict:
+        """The role resource a function runs with."""
+        name, attribute = self.functions()[function]["Properties"]["Role"]["Fn::GetAtt"]
+        assert attribute == "Arn"
+        return self.resources[name]
+
+    def name_of(self, value) -> str:
+        """What ``Ref`` / ``GetAtt …QueueName`` of a function or queue resolves to."""
+        if isinstance(value, str):
+            return value
+        if "Ref" in value:
+            return self.resources[value["Ref"]]["Properties"]["FunctionName"]
+        name, attribute = value["Fn::GetAtt"]
+        assert attribute == "QueueName", value
+        return self.resources[name]["Properties"]["QueueName"]
+
+    def sub(self, text: str) -> str:
+        """Resolve an ``Fn::Sub`` string's pseudo parameters and resource references."""
+        text = text.replace("${AWS::Region}", REGION).replace("${AWS::Partition}", PARTITION)
+        while "${" in text:
+            start = text.index("${")
+            end = text.index("}", start)
+            name, _, attribute = text[start + 2:end].partition(".")
+            value = (self.name_of({"Fn::GetAtt": [name, attribute]}) if attribute
+                     else self.name_of({"Ref": name}))
+            text = text[:start] + value + text[end + 1:]
+        return text
+
     def arn(self, value) -> str:
         """Resolve the intrinsic functions the template uses in ARNs."""
         if isinstance(value, str):
             return value
         if "Fn::GetAtt" in value:
             name, attribute = value["Fn::GetAtt"]
+            if attribute == "StreamArn":
+                return self._arn_of(name) + "/stream/" + STREAM_LABEL
             assert attribute == "Arn", value
             return self._arn_of(name)
         if "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):

@@ -21,6 +21,9 @@ CONTRACT_BODIES = {
     "UNAUTHORIZED": (401, {"detail": "Invalid or missing API key."}),
     "MISSING_AUTHENTICATION_TOKEN": (404, {"detail": "Not found."}),
     "DEFAULT_5XX": (500, {"detail": "Internal server error."}),
+    # SPEC section 7 (throttling) and section 1 (a body over the limit)
+    "THROTTLED": (429, {"detail": "Request was throttled."}),
+    "REQUEST_TOO_LARGE": (413, {"detail": "Request body is too large."}),
 }
 
 
@@ -140,10 +143,11 @@ def test_tables_equal_those_the_local_stack_creates(packaged, aws):
 
 # --- queues and the delivery function ---------------------------------------------------
 
-def test_webhook_queue_and_dead_letter_queue(packaged):
+def test_webhook_queue_and_dead_letter_queues(packaged):
     queues = {queue["Properties"]["QueueName"]: queue
               for queue in packaged.of_type("AWS::SQS::Queue").values()}
-    assert set(queues) == {f"temporalist-{STAGE}-webhooks", f"temporalist-{STAGE}-webhooks-dlq"}
+    assert set(queues) == {f"temporalist-{STAGE}-webhooks", f"temporalist-{STAGE}-webhooks-dlq",
+                           f"temporalist-{STAGE}-events-dlq"}
     main = queues[f"temporalist-{STAGE}-webhooks"]["Properties"]
     dead = queues[f"temporalist-{STAGE}-webhooks-dlq"]["Properties"]
     assert main["RedrivePolicy"] == {
@@ -152,37 +156,79 @@ def test_webhook_queue_and_dead_letter_queue(packaged):
     assert dead["MessageRetentionPeriod"] > main["MessageRetentionPeriod"]
     assert (main["MessageRetentionPeriod"], dead["MessageRetentionPeriod"]) == (
         queue.QUEUE_RETENTION_SECONDS, queue.DLQ_RETENTION_SECONDS)
+    assert all(q["Properties"]["SqsManagedSseEnabled"] for q in queues.values())
     delivery = packaged.resources["DeliverWebhooks"]["Properties"]
     assert delivery["Handler"] == "app.deliver_webhooks"
     assert main["VisibilityTimeout"] >= 6 * delivery["Timeout"]
 
 
-def test_dead_letter_queue_is_named_as_the_queue_module_names_it(packaged, monkeypatch):
+def test_dead_letter_queues_are_named_as_the_queue_module_names_them(packaged, monkeypatch):
     monkeypatch.setattr(config, "_settings", template.stage_settings(STAGE))
     dead = packaged.resources[template.DEAD_LETTER_QUEUE]["Properties"]["QueueName"]
     assert dead == queue.dead_letter_queue_name()
+    failures = packaged.resources[template.STREAM_FAILURE_QUEUE]["Properties"]["QueueName"]
+    assert failures == queue.stream_failure_queue_name()
+
+
+def events_of(packaged, kind: str) -> dict:
+    return {(name, event_id): event["Properties"]
+            for name, function in packaged.functions().items()
+            for event_id, event in (function["Properties"].get("Events") or {}).items()
+            if event["Type"] == kind}
 
 
 def test_sqs_trigger_reports_batch_item_failures_from_the_created_queue(packaged):
-    events = [e for f in packaged.functions().values()
-              for e in (f["Properties"].get("Events") or {}).values()]
-    assert [e["Type"] for e in events] == ["SQS"]
-    (trigger,) = events
-    assert trigger["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert packaged.arn(trigger["Properties"]["Queue"]) == packaged.arn(
+    (trigger,) = events_of(packaged, "SQS").values()
+    assert trigger["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert packaged.arn(trigger["Queue"]) == packaged.arn(
         {"Fn::GetAtt": [template.QUEUE, "Arn"]})
-    assert trigger["Properties"]["BatchSize"] == 10
+    assert trigger["BatchSize"] == 10
+    assert trigger["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "DeliveryMaximumConcurrency"}}
+    parameter = packaged.sam["Parameters"]["DeliveryMaximumConcurrency"]
+    assert (parameter["MinValue"], parameter["MaxValue"]) == (2, 1000)  # what Lambda accepts
+    assert 2 <= parameter["Default"] <= 1000
+
+
+def test_every_streamed_table_feeds_the_fan_out_with_retries_and_a_failure_queue(packaged):
+    streamed = {table_id: model for model in MODELS
+                if (table_id := template.table_logical_id(model))
+                and template.stream_view_type(model)}
+    assert streamed, "some table must stream its changes"
+    for table_id, model in streamed.items():
+        assert packaged.resources[table_id]["Properties"]["StreamSpecification"] == {
+            "StreamViewType": model.Meta.stream_view_type}
+    triggers = events_of(packaged, "DynamoDB")
+    assert {name for name, _ in triggers} == {"FanOutEvents"}
+    assert sorted(t["Stream"]["Fn::GetAtt"][0] for t in triggers.values()) == sorted(streamed)
+    failure_queue = {"Fn::GetAtt": [template.STREAM_FAILURE_QUEUE, "Arn"]}
+    for trigger in triggers.values():
+        assert trigger["Stream"]["Fn::GetAtt"][1] == "StreamArn"
+        assert trigger["DestinationConfig"] == {"OnFailure": {"Type": "SQS",
+                                                              "Destination": failure_queue}}
+        assert trigger["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert trigger["BisectBatchOnFunctionError"] is True
+        assert (trigger["MaximumRetryAttempts"], trigger["MaximumRecordAgeInSeconds"],
+                trigger["BatchSize"]) == (queue.STREAM_MAX_RETRY_ATTEMPTS,
+                                          queue.STREAM_MAX_RECORD_AGE_SECONDS,
+                                          queue.STREAM_BATCH_SIZE)
+    unstreamed = set(tables_by_name(packaged)) - {
+        packaged.resources[t]["Properties"]["TableName"] for t in streamed}
+    assert all("StreamSpecification" not in tables_by_name(packaged)[n]["Properties"]
+               for n in unstreamed)
 
 
 # --- functions --------------------------------------------------------------------------
 
-def test_every_function_uses_the_one_role_and_the_stages_environment(packaged):
-    assert list(packaged.of_type("AWS::IAM::Role")) == [template.ROLE]
+def test_every_function_has_its_own_role_and_the_stages_environment(packaged):
     functions = packaged.functions()
-    assert set(functions) == {"APIHandler", "ApiKeyAuthorizer", "DeliverWebhooks"}
+    assert set(functions) == {f.logical_id for f in template.chalice_app(STAGE).functions}
+    assert {"APIHandler", "ApiKeyAuthorizer", "DeliverWebhooks"} <= set(functions)
+    # one role each (the other role is API Gateway's optional account role)
+    assert set(packaged.of_type("AWS::IAM::Role")) == {f"{n}Role" for n in functions} | {
+        template.ACCOUNT_LOG_ROLE}
     for name, function in functions.items():
         properties = function["Properties"]
-        assert properties["Role"] == {"Fn::GetAtt": [template.ROLE, "Arn"]}, name
+        assert properties["Role"] == {"Fn::GetAtt": [f"{name}Role", "Arn"]}, name
         variables = properties["Environment"]["Variables"]
         assert variables == {
             "TEMPORALIST_STAGE": STAGE,
@@ -191,6 +237,13 @@ def test_every_function_uses_the_one_role_and_the_stages_environment(packaged):
             "TEMPORALIST_WEBHOOK_QUEUE_URL": {"Ref": template.QUEUE},
             "TEMPORALIST_ALLOW_INSECURE_WEBHOOKS": "false",
         }, name
+
+
+def test_a_function_without_permissions_is_refused(monkeypatch):
+    from chalicelib.deploy import permissions
+    monkeypatch.delitem(permissions.FUNCTIONS, "deliver_webhooks")
+    with pytest.raises(template.TemplateError, match="deliver_webhooks"):
+        template.build(STAGE)
 
 
 def test_environment_names_the_created_tables_and_queue(packaged):
@@ -206,12 +259,13 @@ def test_environment_names_the_created_tables_and_queue(packaged):
         assert not seen.allow_insecure_webhooks and seen.endpoint_url is None
 
 
-def test_every_function_has_a_log_group_with_retention(packaged):
+def test_every_function_and_the_api_log_to_a_group_with_retention(packaged):
     groups = {r["Properties"]["LogGroupName"]: r["Properties"]
               for r in packaged.of_type("AWS::Logs::LogGroup").values()}
     names = {"/aws/lambda/" + function["Properties"]["FunctionName"]
              for function in packaged.functions().values()}
-    assert set(groups) == names
+    access = packaged.resources[template.ACCESS_LOGS]["Properties"]["LogGroupName"]
+    assert set(groups) == names | {access}
     assert all(g["RetentionInDays"] == template.LOG_RETENTION_DAYS for g in groups.values())
 
 
@@ -228,6 +282,8 @@ def test_gateway_responses_render_the_contract_bodies(packaged):
             "'application/json'"
     assert responses["UNAUTHORIZED"]["responseParameters"][
         "gatewayresponse.header.WWW-Authenticate"] == "'Bearer'"
+    assert responses["THROTTLED"]["responseParameters"][
+        "gatewayresponse.header.Retry-After"] == "'1'"
     denied = responses["ACCESS_DENIED"]
     assert denied["statusCode"] == "403"
     detail = "This API key is read-only."
@@ -290,21 +346,3 @@ def test_dev_stage_names_its_own_resources():
     assert resources[template.QUEUE]["Properties"]["QueueName"] == "temporalist-dev-webhooks"
     assert resources["APIHandler"]["Properties"]["Environment"]["Variables"][
         "TEMPORALIST_STAGE"] == "dev"
-
-
-def test_the_package_ships_bytecode_that_needs_no_source_timestamps(packaged):
-    """Lambda's code directory is read-only: shipped .pyc spare every cold start a compile."""
-    import importlib.util
-    import zipfile
-
-    with zipfile.ZipFile(packaged.out_dir / "deployment.zip") as archive:
-        names = set(archive.namelist())
-        tag = sys.implementation.cache_tag
-        for module in ("app", "chalicelib/api/routing", "chalicelib/store/sessions"):
-            folder, _, stem = module.rpartition("/")
-            pyc = f"{folder + '/' if folder else ''}__pycache__/{stem}.{tag}.pyc"
-            assert pyc in names
-            header = archive.read(pyc)[:16]
-            assert header[:4] == importlib.util.MAGIC_NUMBER
-            assert int.from_bytes(header[4:8], "little") == 0b01  # hash-based, unchecked
-        assert "botocore/__pycache__/session.%s.pyc" % tag in names

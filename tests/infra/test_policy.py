@@ -1,16 +1,18 @@
-"""The role's policy is what the code calls: every recorded AWS call allowed, nothing unused.
+"""Each function's role is what that function calls: every recorded call allowed, nothing unused.
 
-Every route is exercised through the local gateway (authorizer included) and one webhook
-delivery runs through ``poll_once(deliver_webhooks)``, while a botocore hook on the
-shared DynamoDB and SQS clients records each call. Fixtures create the tables, queues
-and the account before recording starts: CreateTable, CreateQueue and the operator's
-writes are not request-path calls and need no place in the functions' role.
+Every route is exercised through a local gateway that runs the authorizer (its calls are
+the authorizer function's), the changes are fanned out by the fan-out handler through
+the local stand-in for the stream trigger, and the queued webhooks are delivered through
+``poll_once(deliver_webhooks)``, while a botocore hook on the shared DynamoDB and SQS
+clients records each call with the function making it. Fixtures create the tables,
+queues and the account before recording starts: CreateTable, CreateQueue and the
+operator's writes are not function calls and need no place in any role.
 
-Two kinds of permission are not our code's calls, and are checked separately:
-the SQS actions Lambda's event source mapping performs with the function's role
-(ReceiveMessage, DeleteMessage, GetQueueAttributes: AWS requires them, on the queue
-only; ``poll_once`` stands in for the mapping here, so its receive and delete are
-recorded as that stand-in), and the runtime's log writes.
+Some permissions are not our code's calls and are checked against the template's
+triggers instead: what Lambda's event source mappings do with the function's role (an
+SQS trigger's ReceiveMessage, DeleteMessage, GetQueueAttributes on its queue; a stream
+trigger's reads of its streams and its on-failure sends), the runtime's log writes and
+X-Ray's segments.
 """
 from __future__ import annotations
 
@@ -29,8 +31,10 @@ from chalicelib.config import settings
 from chalicelib.deploy import permissions, template
 from chalicelib.domain.schemas import WEBHOOK_EVENTS
 from chalicelib.local import poller
-from chalicelib.store import accounts
-from chalicelib.store import projects as project_store
+from chalicelib.local.gateway import LocalGateway
+from chalicelib.local.stream_poller import StreamPoller
+from chalicelib.services import accounts
+from chalicelib.store.tables import MODELS
 from tests.conftest import ApiClient
 from tests.infra.conftest import ACCOUNT, PARTITION, REGION, STAGE
 
@@ -40,6 +44,11 @@ SQS_ACTION = {"SendMessageBatch": "SendMessage", "DeleteMessageBatch": "DeleteMe
               "ChangeMessageVisibilityBatch": "ChangeMessageVisibility"}
 TRANSACT_WRITE_ACTION = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
                          "ConditionCheck": "ConditionCheckItem"}
+# Who makes the calls recorded in each phase (Chalice's names for the functions).
+PHASES = {"authorizer": "api_key_authorizer", "request": "api_handler",
+          "fan-out": "fan_out_events", "delivery": "deliver_webhooks"}
+# Statements for what is not our code's call (checked by the tests at the end).
+NOT_CODE = {"QueueEventSource", "StreamEventSource", "StreamOnFailure", "Logs", "Tracing"}
 
 
 # --- recording --------------------------------------------------------------------------
@@ -79,13 +88,54 @@ class CallRecorder:
                                               unique_id="infra-recorder")
 
     @contextmanager
-    def operator(self):
-        """Calls an operator makes mid-scenario (e.g. assigning a team) are not recorded."""
-        self.paused = True
+    def in_phase(self, phase: str, *, paused: bool = False):
+        previous = self.phase, self.paused
+        self.phase, self.paused = phase, paused
         try:
             yield
         finally:
-            self.paused = False
+            self.phase, self.paused = previous
+
+    def operator(self):
+        """Calls an operator makes mid-scenario (e.g. assigning a team) are not recorded."""
+        return self.in_phase(self.phase, paused=True)
+
+    def of(self, function: str) -> list[Call]:
+        return [c for c in self.calls if PHASES[c.phase] == function]
+
+
+class RecordingGateway(LocalGateway):
+    """The local gateway; the authorizer's calls are recorded as the authorizer function's."""
+
+    def __init__(self, app, recorder: CallRecorder):
+        super().__init__(app)
+        self.recorder = recorder
+
+    def _authorize(self, *args, **kwargs):
+        with self.recorder.in_phase("authorizer", paused=self.recorder.paused):
+            return super()._authorize(*args, **kwargs)
+
+
+@contextmanager
+def failing(operation: str, table: str):
+    """DynamoDB answers ``operation`` on ``table`` with a 500 instead of running it (the call
+    is recorded)."""
+    name = settings().table_name(table)
+
+    def answer(model, params, **_):
+        if model.name != operation or f'"{name}"' not in str(params.get("body")):
+            return None
+        from types import SimpleNamespace
+        return (SimpleNamespace(status_code=500, headers={}),
+                {"Error": {"Code": "InternalServerError", "Message": "injected"},
+                 "ResponseMetadata": {"HTTPStatusCode": 500}})
+
+    events = shared.client("dynamodb").meta.events
+    events.register_last("before-call", answer, unique_id="infra-failing")
+    try:
+        yield
+    finally:
+        events.unregister("before-call", unique_id="infra-failing")
 
 
 def stage_arn(kind: str, local_name: str, index: str | None = None) -> str:
@@ -190,15 +240,26 @@ def declared_routes() -> set[tuple[str, str]]:
 
 
 @pytest.fixture
-def recorded(gateway, make_account, receiver, monkeypatch):
-    """Every route and one delivery of each queued webhook, with the AWS calls they made."""
+def recorded(gateway, make_account, receiver, monkeypatch) -> CallRecorder:
+    """Every route, the fan-out of their changes and one delivery of each queued webhook,
+    with the AWS calls each function made."""
+    from app import app, deliver_webhooks, fan_out_events
+
     monkeypatch.setattr(poller, "WAIT_SECONDS", 0)
     account = make_account()
     team = accounts.create_team(account.organisation_id, "Sales")
     accounts.add_member(int(team.id), account.user_id)  # the key's snapshot now has a team
-    call = Routes(ApiClient(gateway, account.token))
     recorder = CallRecorder()
+    call = Routes(ApiClient(RecordingGateway(app, recorder), account.token))
+    streams = StreamPoller(lambda event, context: fan_out(event, context))
+
+    def fan_out(event, context):
+        with recorder.in_phase("fan-out"):
+            return fan_out_events(event, context)
+
     with recorder.recording():
+        with recorder.operator():
+            streams.drain()  # the account's own changes are not the scenario's
         call("GET", "/me/")
         subscriptions = [call("POST", "/webhooks/", status=201,
                               body={"event": event, "target_url": receiver.url})["id"]
@@ -219,12 +280,15 @@ def recorded(gateway, make_account, receiver, monkeypatch):
         replayed = call("POST", "/projects/", body=new_project, status=201,
                         headers={"Idempotency-Key": "infra-project-1"})
         assert replayed == project
+        with failing("PutItem", "projects"):  # a 5xx frees its Idempotency-Key for a retry
+            call("POST", "/projects/", body={"name": "Lost"}, status=500,
+                 headers={"Idempotency-Key": "infra-project-2"})
         call("GET", "/projects/")
         call("GET", "/projects/{project_id}/", f"/projects/{project['id']}/")
         call("PATCH", "/projects/{project_id}/", f"/projects/{project['id']}/",
              {"name": "Website relaunch"})
         with recorder.operator():
-            project_store.assign_team(project["id"], int(team.id))
+            accounts.assign_project(project["id"], int(team.id))
 
         logged = call("POST", "/sessions/", body={
             "project_id": project["id"], "start_time": "2026-06-02T09:00:00Z",
@@ -250,13 +314,14 @@ def recorded(gateway, make_account, receiver, monkeypatch):
         call("POST", "/invoices/{invoice_id}/send/", f"/invoices/{invoice['id']}/send/")
         call("POST", "/invoices/{invoice_id}/mark_paid/", f"/invoices/{invoice['id']}/mark_paid/")
 
-        recorder.phase = "delivery"
-        from app import deliver_webhooks
-        handled = 0
-        while (batch := poller.poll_once(deliver_webhooks)) and handled < 100:
-            handled += batch
+        # The stream trigger's own reads are the mapping's, not the function's.
+        with recorder.in_phase("fan-out", paused=True):
+            fanned_out = streams.drain()
+        with recorder.in_phase("delivery"):
+            handled = 0
+            while (batch := poller.poll_once(deliver_webhooks)) and handled < 100:
+                handled += batch
 
-        recorder.phase = "request"
         call("DELETE", "/webhooks/{subscription_id}/", f"/webhooks/{subscriptions[-1]}/",
              status=204)
 
@@ -265,22 +330,29 @@ def recorded(gateway, make_account, receiver, monkeypatch):
         call("GET", "/openapi.json")
         call("GET", "/docs/")
         call("GET", "/docs/{asset}", f"/docs/{min(docs_page.asset_names())}")
-    assert handled >= len(WEBHOOK_EVENTS) and receiver.received == handled
+    assert fanned_out and handled >= len(WEBHOOK_EVENTS) and receiver.received == handled
     assert call.called == declared_routes(), "exercise every route the app declares"
-    return recorder.calls
+    return recorder
 
 
-def policy_statements(packaged) -> dict[str, dict]:
-    """The role's statements by Sid, with their resources resolved to ARNs."""
-    (policy,) = packaged.resources[template.ROLE]["Properties"]["Policies"]
+def policy_statements(packaged, function: str) -> dict[str, dict]:
+    """A function's role's statements by Sid, with their resources resolved to ARNs."""
+    (policy,) = packaged.role_of(function)["Properties"]["Policies"]
     statements = {}
     for statement in policy["PolicyDocument"]["Statement"]:
         assert statement["Effect"] == "Allow"
         assert not any("*" in action for action in statement["Action"])
+        assert statement["Sid"] not in statements
         resources = {packaged.arn(resource) for resource in statement["Resource"]}
         statements[statement["Sid"]] = {"actions": set(statement["Action"]),
                                         "resources": resources}
     return statements
+
+
+def code_grants(statements: dict[str, dict]) -> set[tuple[str, str]]:
+    """The (action, resource) pairs a role allows our code to call."""
+    return {(action, arn) for sid, s in statements.items() if sid not in NOT_CODE
+            for action in s["actions"] for arn in s["resources"]}
 
 
 def allows(statements: dict, action: str, arn: str) -> bool:
@@ -288,59 +360,109 @@ def allows(statements: dict, action: str, arn: str) -> bool:
                for s in statements.values())
 
 
+def logical_ids(packaged) -> dict[str, str]:
+    """Chalice's function names -> the template's logical ids."""
+    return {f.name: f.logical_id for f in template.chalice_app(STAGE).functions}
+
+
+def code_calls(recorded: CallRecorder, function: str) -> list[Call]:
+    # poll_once stands in for the SQS trigger: its receive and delete are the mapping's
+    return [c for c in recorded.of(function)
+            if not (function == "deliver_webhooks" and c.service == "sqs")]
+
+
 # --- the checks -------------------------------------------------------------------------
 
-def test_every_recorded_call_is_allowed_on_its_resource(packaged, recorded):
-    statements = policy_statements(packaged)
-    denied = {(call.operation, action, arn) for call in recorded
-              for action, arn in required_permissions(call) if not allows(statements, action, arn)}
-    assert denied == set()
+def test_every_function_is_exercised_and_has_an_entry(packaged, recorded):
+    functions = logical_ids(packaged)
+    assert set(functions) == set(PHASES.values()) == set(permissions.FUNCTIONS)
+    assert {PHASES[c.phase] for c in recorded.calls} == set(functions)
 
 
-def test_policy_allows_exactly_the_actions_the_code_calls(packaged, recorded):
-    code_calls = [c for c in recorded if not (c.phase == "delivery" and c.service == "sqs")]
-    on_tables, on_indexes, on_queue = set(), set(), set()
-    for call in code_calls:
-        for action, arn in required_permissions(call):
-            (on_indexes if "/index/" in arn else on_queue if action.startswith("sqs:")
-             else on_tables).add(action)
-    statements = policy_statements(packaged)
-    assert statements["TableItems"]["actions"] == on_tables
-    assert statements["IndexQueries"]["actions"] == on_indexes
-    assert statements["WebhookFanOut"]["actions"] == on_queue
-    assert permissions.CODE_ACTIONS == on_tables | on_indexes | on_queue
+@pytest.mark.parametrize("function", sorted(PHASES.values()))
+def test_each_role_allows_exactly_the_calls_its_function_makes(packaged, recorded, function):
+    statements = policy_statements(packaged, logical_ids(packaged)[function])
+    needed = {pair for call in code_calls(recorded, function)
+              for pair in required_permissions(call)}
+    denied = {pair for pair in needed if not allows(statements, *pair)}
+    assert denied == set(), f"{function} would be denied"
+    assert code_grants(statements) == needed, f"{function}'s role allows more than it calls"
 
 
-def test_no_request_path_scans(recorded):
-    assert {c.operation for c in recorded if c.service == "dynamodb"} & {"Scan"} == set()
+def test_the_authorizer_reads_api_keys_and_nothing_else(packaged, recorded):
+    statements = policy_statements(packaged, "ApiKeyAuthorizer")
+    assert code_grants(statements) == {
+        ("dynamodb:GetItem", stage_arn("table", settings().table_name("api_keys")))}
 
 
-def test_resources_are_only_this_stacks_tables_indexes_and_queue(packaged):
-    statements = policy_statements(packaged)
+def test_the_delivery_function_writes_only_its_outcome(packaged, recorded):
+    statements = policy_statements(packaged, "DeliverWebhooks")
+    writes = {(a, arn) for a, arn in code_grants(statements)
+              if a not in ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query")}
+    assert writes == {("dynamodb:UpdateItem",
+                       stage_arn("table", settings().table_name("webhooks")))}
+
+
+def test_the_api_cannot_touch_the_operators_tables(packaged, recorded):
+    statements = policy_statements(packaged, "APIHandler")
+    for table in ("users", "teams", "memberships", "api_keys"):
+        arn = stage_arn("table", settings().table_name(table))
+        assert not [pair for pair in code_grants(statements) if pair[1].startswith(arn)], table
+
+
+def test_no_function_scans(recorded):
+    assert {c.operation for c in recorded.calls if c.service == "dynamodb"} & {"Scan"} == set()
+
+
+def test_resources_are_only_this_stacks(packaged):
     tables = {packaged.arn({"Fn::GetAtt": [name, "Arn"]})
               for name in packaged.of_type("AWS::DynamoDB::Table")}
-    indexes = {f"{packaged.arn({'Fn::GetAtt': [name, 'Arn']})}/index/{index['IndexName']}"
-               for name, table in packaged.of_type("AWS::DynamoDB::Table").items()
-               for index in table["Properties"].get("GlobalSecondaryIndexes", [])
-               + table["Properties"].get("LocalSecondaryIndexes", [])}
-    queue = packaged.arn({"Fn::GetAtt": [template.QUEUE, "Arn"]})
-    logs = {packaged.arn({"Fn::GetAtt": [name, "Arn"]})
-            for name in packaged.of_type("AWS::Logs::LogGroup")}
-    assert statements["TableItems"]["resources"] == tables
-    assert statements["IndexQueries"]["resources"] == indexes
-    assert statements["WebhookFanOut"]["resources"] == {queue}
-    assert statements["WebhookEventSource"]["resources"] == {queue}  # not the dead-letter queue
-    assert statements["FunctionLogs"]["resources"] == logs
-    assert set(statements) == {"TableItems", "IndexQueries", "WebhookFanOut",
-                               "WebhookEventSource", "FunctionLogs"}
+    queues = {packaged.arn({"Fn::GetAtt": [name, "Arn"]})
+              for name in packaged.of_type("AWS::SQS::Queue")}
+    for function in packaged.functions():
+        for sid, statement in policy_statements(packaged, function).items():
+            for arn in statement["resources"]:
+                if sid == "Tracing":
+                    assert arn == "*"  # X-Ray has no resource-level permissions
+                elif arn.startswith("arn:aws:dynamodb:"):
+                    assert arn.split("/index/")[0].split("/stream/")[0] in tables, (function, arn)
+                elif arn.startswith("arn:aws:sqs:"):
+                    assert arn in queues, (function, arn)
+                else:
+                    assert arn.startswith("arn:aws:logs:"), (function, arn)
 
 
-def test_event_source_permissions_are_those_lambda_needs(packaged, recorded):
-    """The mapping's receive and delete (``poll_once`` does them locally), GetQueueAttributes."""
-    statements = policy_statements(packaged)
-    stand_in = {action for call in recorded if call.phase == "delivery" and call.service == "sqs"
+def test_triggers_may_read_their_sources_and_runtimes_write_their_logs(packaged, recorded):
+    """What Lambda does with the role: its event sources, the function's logs, traces."""
+    for name, function in packaged.functions().items():
+        statements = policy_statements(packaged, name)
+        events = [e for e in (function["Properties"].get("Events") or {}).values()]
+        sqs = {packaged.arn(e["Properties"]["Queue"]) for e in events if e["Type"] == "SQS"}
+        streams = {packaged.arn(e["Properties"]["Stream"]) for e in events
+                   if e["Type"] == "DynamoDB"}
+        failures = {packaged.arn(e["Properties"]["DestinationConfig"]["OnFailure"]["Destination"])
+                    for e in events if e["Type"] == "DynamoDB"}
+        expected = {"Logs", "Tracing"} | ({"QueueEventSource"} if sqs else set()) | (
+            {"StreamEventSource", "StreamOnFailure"} if streams else set())
+        assert expected == set(statements) & NOT_CODE, name
+        if sqs:
+            assert statements["QueueEventSource"] == {
+                "actions": set(permissions.SQS_EVENT_SOURCE_ACTIONS), "resources": sqs}
+        if streams:
+            assert statements["StreamEventSource"] == {
+                "actions": set(permissions.STREAM_EVENT_SOURCE_ACTIONS), "resources": streams}
+            assert statements["StreamOnFailure"] == {"actions": {"sqs:SendMessage"},
+                                                     "resources": failures}
+        log_group = packaged.arn({"Fn::GetAtt": [function["Properties"]["LoggingConfig"][
+            "LogGroup"]["Ref"], "Arn"]})
+        assert statements["Logs"] == {"actions": set(permissions.LOG_ACTIONS),
+                                      "resources": {log_group}}
+    stand_in = {action for call in recorded.of("deliver_webhooks") if call.service == "sqs"
                 for action, _ in required_permissions(call)}
     assert stand_in == {"sqs:ReceiveMessage", "sqs:DeleteMessage"}
-    assert statements["WebhookEventSource"]["actions"] == set(permissions.SQS_EVENT_SOURCE_ACTIONS)
-    assert statements["WebhookEventSource"]["actions"] == stand_in | {"sqs:GetQueueAttributes"}
-    assert statements["FunctionLogs"]["actions"] == {"logs:CreateLogStream", "logs:PutLogEvents"}
+    assert stand_in | {"sqs:GetQueueAttributes"} == set(permissions.SQS_EVENT_SOURCE_ACTIONS)
+
+
+def test_the_streamed_tables_are_the_ones_the_fan_out_reads():
+    streamed = {m.Meta.table for m in MODELS if template.stream_view_type(m)}
+    assert set(permissions.FUNCTIONS["fan_out_events"].streams) == streamed
