@@ -11,6 +11,9 @@ from typing import Any
 import pytest
 import requests
 
+# Every test: no secret in any log line the suite produces (tests/log_scan.py).
+from tests.log_scan import no_secrets_in_logs, scanned_logs  # noqa: F401
+
 
 def free_port() -> int:
     with socket.socket() as sock:
