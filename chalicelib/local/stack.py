@@ -100,7 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    from chalicelib import observability  # JSON lines, as the functions print them on Lambda
+    observability.configure_logging(observability.stage_log_level("local"))
     for noisy in ("pynamodb", "botocore"):  # their start-up chatter, not the requests
         logging.getLogger(noisy).setLevel(logging.WARNING)
     run(args.port, args.aws_port, stop, print_=lambda line: print(line, flush=True))
