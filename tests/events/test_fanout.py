@@ -1,0 +1,242 @@
+"""The events fan-out from the change streams: no committed change without its deliveries.
+
+Changes are made through the API (local gateway), their stream records read off the
+embedded moto server by the local stand-in for the event source mapping
+(:class:`StreamPoller`), handed to the same ``fan_out_events`` handler Lambda runs, and
+the queued deliveries delivered by ``deliver_webhooks`` to a receiver on 127.0.0.1.
+Faults are injected at the boundaries: SQS refusing or unreachable, the handler dying
+mid-batch, a record that can never be processed.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from app import deliver_webhooks, fan_out_events
+from chalicelib import aws as aws_clients
+from chalicelib.events import fanout, queue
+from chalicelib.local.poller import poll_once
+from chalicelib.local.stream_poller import StreamPoller
+from tests.events.test_delivery import (Receiver, close, ok, queue_url, receiver,  # noqa: F401
+                                        sqs, start_session, subscribe, verify)
+
+EMOJI = "\U0001F600"
+
+
+def deliver_all(limit: int = 50) -> int:
+    handled = 0
+    for _ in range(limit):
+        count = poll_once(deliver_webhooks)
+        if count == 0:
+            return handled
+        handled += count
+    raise AssertionError("the webhook queue did not run dry")
+
+
+def queued() -> list[dict]:
+    """The bodies on the webhook queue (received, left in flight)."""
+    bodies = []
+    for _ in range(20):
+        batch = sqs().receive_message(QueueUrl=queue_url(), MaxNumberOfMessages=10,
+                                      WaitTimeSeconds=0).get("Messages", [])
+        if not batch:
+            return bodies
+        bodies += [json.loads(m["Body"]) for m in batch]
+    raise AssertionError("the queue did not run dry")
+
+
+@pytest.fixture
+def no_waiting(monkeypatch):
+    from chalicelib.local import poller
+    monkeypatch.setattr(poller, "WAIT_SECONDS", 0)
+
+
+class BrokenSqs:
+    """An SQS client that is down: every call raises, as an unreachable endpoint would."""
+
+    def __getattr__(self, name):
+        def fail(**_kwargs):
+            raise ConnectionError("SQS is unreachable")
+        return fail
+
+
+@pytest.fixture
+def sqs_down(monkeypatch):
+    """Make the shared SQS client unreachable until the returned function is called (SQS
+    is back)."""
+    real = aws_clients.client
+
+    def client(service):
+        return BrokenSqs() if service == "sqs" else real(service)
+
+    monkeypatch.setattr(aws_clients, "client", client)
+    return lambda: monkeypatch.setattr(aws_clients, "client", real)
+
+
+# --- the request path ------------------------------------------------------------------
+
+def test_the_request_path_makes_no_fan_out_call(api, receiver):
+    """Subscribers exist, yet a write request neither queries them nor touches SQS."""
+    subscribe(api, "session.closed", receiver.url("/hook"))
+    session = start_session(api)
+    calls = []
+
+    def record(model, **_):
+        calls.append(f"{model.service_model.service_name}:{model.name}")
+
+    clients = [aws_clients.client("dynamodb"), aws_clients.client("sqs")]
+    for client in clients:
+        client.meta.events.register("before-call", record, unique_id="fan-out-test")
+    try:
+        close(api, session["id"])
+    finally:
+        for client in clients:
+            client.meta.events.unregister("before-call", unique_id="fan-out-test")
+    # the authorizer's key, the conditional close, the project's span (which returns its name)
+    assert calls == ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:UpdateItem"]
+
+
+def test_a_queue_down_during_the_request_loses_nothing(api, receiver, sqs_down, no_waiting):
+    sub = subscribe(api, "session.closed", receiver.url("/hook"))
+    session = start_session(api)
+    streams = StreamPoller(fan_out_events)
+    closed = close(api, session["id"])  # SQS is down: the API does not notice
+    assert closed["is_active"] is False
+    for _ in range(3):  # the fan-out keeps failing on the close's record, which stays put
+        streams.poll_once()
+    sqs_down()  # SQS is back
+    assert deliver_all() == 0
+    streams.drain()
+    assert deliver_all() == 1
+    [seen] = receiver.at("/hook")
+    assert json.loads(seen.body)["data"]["uuid"] == session["id"]
+    assert verify(sub["secret"], seen.headers["X-Temporalist-Signature"], seen.body)
+
+
+def test_a_handler_that_dies_mid_batch_loses_nothing_and_repeats_keep_their_ids(
+        api, receiver, no_waiting):
+    subscribe(api, "session.created", receiver.url("/created"))
+    subscribe(api, "session.closed", receiver.url("/closed"))
+    project = ok(api.post("/projects/", {"name": "Site"}), 201)["id"]
+    sessions = [start_session(api, project) for _ in range(3)]
+    for session in sessions:
+        close(api, session["id"])
+    calls = []
+
+    def dies_at_the_fourth(lambda_event, context):
+        """Publishes three session records, then the function 'times out' on the fourth."""
+        for n, record in enumerate(lambda_event["Records"]):
+            if "-sessions/" not in record["eventSourceARN"]:
+                fanout.publish(record)
+                continue
+            calls.append(record["eventID"])
+            if len(calls) == 4:
+                return {"batchItemFailures": [
+                    {"itemIdentifier": r["dynamodb"]["SequenceNumber"]}
+                    for r in lambda_event["Records"][n:]]}
+            fanout.publish(record)
+        return {"batchItemFailures": []}
+
+    streams = StreamPoller(dies_at_the_fourth)
+    streams.drain()
+    assert len(calls) == 7  # six records: three, the fourth (fails), then it again and the rest
+    assert calls[3] == calls[4]
+    first_pass = queued()
+    assert len(first_pass) == 6
+    # The whole stream processed again (a replay) queues the same delivery ids.
+    StreamPoller(fan_out_events).drain()
+    second_pass = queued()
+    assert sorted(q["delivery_id"] for q in second_pass) == sorted(
+        q["delivery_id"] for q in first_pass)
+
+
+def test_a_poison_record_goes_to_the_failure_queue_and_the_rest_continue(api, receiver,
+                                                                         no_waiting):
+    subscribe(api, "session.created", receiver.url("/created"))
+    project = ok(api.post("/projects/", {"name": "Site"}), 201)["id"]
+    poisoned = start_session(api, project, description="poison")
+    healthy = start_session(api, project, description="fine")
+    attempts = []
+
+    def handler(lambda_event, context):
+        def publish(record):
+            if "poison" in json.dumps(record):
+                attempts.append(record["eventID"])
+                raise ValueError("cannot process this record")
+            return fanout.publish(record)
+        return fanout.handle_records(lambda_event["Records"], publish_one=publish)
+
+    streams = StreamPoller(handler, max_retries=2)
+    streams.drain()
+    assert len(attempts) == 3  # the first try and two retries
+    failures = sqs().receive_message(QueueUrl=sqs().get_queue_url(
+        QueueName=queue.stream_failure_queue_name())["QueueUrl"], MaxNumberOfMessages=10
+                                     ).get("Messages", [])
+    assert len(failures) == 1
+    info = json.loads(failures[0]["Body"])["DDBStreamBatchInfo"]
+    assert info["startSequenceNumber"] == info["endSequenceNumber"]
+    assert deliver_all() == 1
+    [seen] = receiver.at("/created")
+    assert json.loads(seen.body)["data"]["uuid"] == healthy["id"]
+    assert poisoned["id"] not in {json.loads(r.body)["data"]["uuid"] for r in receiver.requests}
+
+
+# --- SQS limits: bytes as well as entries ------------------------------------------------
+
+def test_batches_hold_at_most_ten_entries_and_one_mebibyte():
+    assert [len(b) for b in fanout.batches(["x"] * 23)] == [10, 10, 3]
+    largest = "x" * queue.MAX_MESSAGE_BYTES  # four of them are exactly 1 MiB
+    assert [len(b) for b in fanout.batches([largest] * 4)] == [4]
+    assert [len(b) for b in fanout.batches([largest] * 4 + ["x"])] == [4, 1]
+    just_under = largest[:-1]
+    assert [len(b) for b in fanout.batches([just_under] * 4 + ["xxxx"])] == [5]
+    assert [len(b) for b in fanout.batches([just_under] * 4 + ["xxxxx"])] == [4, 1]
+    assert fanout.batches([largest]) == [[largest]]
+    with pytest.raises(ValueError):
+        fanout.batches([largest + "x"])
+
+
+def test_multibyte_bodies_are_measured_in_bytes():
+    wide = "é" * (queue.MAX_MESSAGE_BYTES // 2)  # 256 KiB in UTF-8
+    assert [len(b) for b in fanout.batches([wide] * 5)] == [4, 1]
+    with pytest.raises(ValueError):
+        fanout.batches([wide + "é"])
+
+
+def test_refused_entries_are_sent_again_and_then_the_record_fails():
+    class Refusing:
+        def __init__(self, refusals: int):
+            self.refusals, self.calls = refusals, []
+
+        def send_message_batch(self, QueueUrl, Entries):
+            self.calls.append([e["Id"] for e in Entries])
+            if self.refusals:
+                self.refusals -= 1
+                return {"Failed": [{"Id": Entries[0]["Id"], "Code": "InternalError",
+                                    "SenderFault": False}]}
+            return {"Successful": [{"Id": e["Id"]} for e in Entries]}
+
+    flaky = Refusing(refusals=1)
+    fanout.send_messages(["a", "b"], sqs=flaky)
+    assert flaky.calls == [["0", "1"], ["0"]]
+    with pytest.raises(fanout.SendFailed):
+        fanout.send_messages(["a"], sqs=Refusing(refusals=fanout.SEND_ATTEMPTS))
+
+
+def test_the_largest_valid_event_reaches_25_subscribers(api, receiver, no_waiting):
+    """10,000 four-byte characters in a description, a 255-character name: 25 signed posts."""
+    subs = [subscribe(api, "session.created", receiver.url(f"/h{n:02d}")) for n in range(25)]
+    project = ok(api.post("/projects/", {"name": EMOJI * 255}), 201)["id"]
+    session = start_session(api, project, description=EMOJI * 10_000)
+    StreamPoller(fan_out_events).drain()
+    assert deliver_all() == 25
+    assert receiver.paths() == [f"/h{n:02d}" for n in range(25)]
+    for sub, seen in zip(subs, sorted(receiver.requests, key=lambda r: r.path)):
+        assert verify(sub["secret"], seen.headers["X-Temporalist-Signature"], seen.body)
+        data = json.loads(seen.body)["data"]
+        assert (data["uuid"], data["description"], data["project_name"]) == (
+            session["id"], EMOJI * 10_000, EMOJI * 255)
+    body = fanout.message_body(subs[0]["id"], "d", "session.created", 0,
+                               json.loads(receiver.requests[0].body)["data"])
+    assert len(body.encode()) < queue.MAX_MESSAGE_BYTES  # one message always fits
