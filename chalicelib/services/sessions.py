@@ -132,12 +132,15 @@ def update_session(caller: Caller, session_id: str,
     for _ in range(MAX_PATCH_ATTEMPTS):
         if not data:
             return SessionView(session, _name_of(session.project_id))
+        was_running = session.end_time is None
         updated = store.amend(session, data)
         if updated is not None:
             if updated.end_time is None:
                 return SessionView(updated, project.name if project
                                    else _name_of(updated.project_id))
-            return _closed_view(updated)
+            if was_running or "end_time" in data or "project_id" in data:
+                return _closed_view(updated)  # its length may be new to its project
+            return SessionView(updated, _name_of(updated.project_id))
         session = _own(caller, session_id)  # closed or deleted meanwhile: read again
     raise SessionKeptChanging(session_id)
 

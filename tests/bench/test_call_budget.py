@@ -49,14 +49,41 @@ def test_me_is_answered_from_the_authorizer_alone(counted):
     assert phases[HANDLER] == Counter()
 
 
-def test_a_delivery_costs_one_sqs_call_per_ten_subscribers(counted):
+def test_the_request_path_never_calls_sqs(counted):
     world, client, counter = counted
     for _ in range(11):
         world.subscription("invoice.paid")
-    path = f"/invoices/{world.fresh_invoice()}/mark_paid/"
     with counter.counting() as calls:
-        client.post(path)
-    assert summarise(calls)[HANDLER]["sqs.SendMessageBatch"] == 2  # 12 subscribers
+        client.post(f"/invoices/{world.fresh_invoice()}/mark_paid/")
+    assert not [op for op in summarise(calls)[HANDLER] if not op.startswith("dynamodb.")]
+
+
+def test_a_fanned_out_event_costs_its_query_and_one_sqs_call_per_ten_subscribers(counted):
+    """The fan-out function's cost of one event: the subscribers Query, then the sends."""
+    from chalicelib.events import fanout
+    from chalicelib.local.stream_poller import StreamPoller
+    world, client, counter = counted
+    for _ in range(11):
+        world.subscription("invoice.paid")  # 12 subscribers with the world's own
+    costs: list[Counter] = []
+
+    def handler(event, _context):
+        for record in event["Records"]:
+            with counter.counting() as calls:
+                fanout.publish(record)
+            costs.append(summarise(calls)[HANDLER])
+        return {"batchItemFailures": []}
+
+    streams = StreamPoller(handler)
+    streams.drain()  # the world's own changes
+    costs.clear()
+    client.post(f"/invoices/{world.fresh_invoice()}/mark_paid/")
+    streams.drain()
+    paid = [c for c in costs if c["sqs.SendMessageBatch"]]
+    # invoice events reach an organisation: one Query of the (event, organisation) index
+    assert paid == [Counter({"dynamodb.Query": 1, "sqs.SendMessageBatch": 2})]
+    # the invoice's creation (no subscriber): the Query alone
+    assert [c for c in costs if c not in paid] == [Counter({"dynamodb.Query": 1})]
 
 
 def test_lists_do_not_grow_with_other_users_data(counted, make_account, gateway):
