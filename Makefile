@@ -16,8 +16,8 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-run: venv
-	$(BIN)/python -m chalicelib.local --port $(PORT) --aws-port $(AWS_PORT)
+run: venv  # data kept in .local/; FRESH=1 removes it first
+	$(BIN)/python -m chalicelib.local --port $(PORT) --aws-port $(AWS_PORT)$(if $(filter 1 yes true,$(FRESH)), --fresh)
 
 test: venv
 	bash scripts/ensure-chromium.sh  # the docs-page browser test needs Debian's chromium

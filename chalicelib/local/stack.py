@@ -1,7 +1,9 @@
 """``make run``: embedded AWS (moto) on 127.0.0.1, tables and queues, a demo account, the API.
 
-Everything runs in this one process and stops on Ctrl-C (or SIGTERM). The operator CLI
-reaches the same embedded AWS through ``AWS_ENDPOINT_URL``.
+Everything runs in this one process and stops on Ctrl-C (or SIGTERM). The data is kept
+in a directory (``.local/`` by default) and found again at the next start; the demo
+account is made on an empty store only. The operator CLI reaches the same embedded AWS
+through ``AWS_ENDPOINT_URL``.
 """
 from __future__ import annotations
 
@@ -9,12 +11,15 @@ import argparse
 import logging
 import os
 import signal
+import sys
 import threading
+from pathlib import Path
 from typing import Callable, Sequence
 
 DEMO_ORGANISATION = "Dunder Mifflin"
 DEMO_PREFIX = "DMI"
 DEMO_EMAIL = "michael.scott@dundermifflin.example"
+DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / ".local"
 
 
 def configure_environment(aws_port: int) -> str:
@@ -31,10 +36,14 @@ def configure_environment(aws_port: int) -> str:
     return endpoint
 
 
-def start_embedded_aws(port: int):
-    """moto's server in a thread on 127.0.0.1:port (imported late: tests and the CLI skip it)."""
+def start_embedded_aws(port: int, data_dir: Path | str | None = None, fresh: bool = False):
+    """moto's server in a thread on 127.0.0.1:port (imported late: tests and the CLI skip it).
+
+    In memory unless ``data_dir`` is given; then call its ``restore()`` once the tables and
+    queues exist.
+    """
     from chalicelib.local.embedded_aws import EmbeddedAws
-    return EmbeddedAws(port).start()
+    return EmbeddedAws(port, data_dir, fresh).start()
 
 
 def bootstrap() -> None:
@@ -63,14 +72,20 @@ def start_background_workers() -> list[Callable[[], None]]:
 
 
 def run(port: int, aws_port: int, stop: threading.Event | None = None,
-        print_: Callable[[str], None] = print) -> None:
+        print_: Callable[[str], None] = print, data_dir: Path | str | None = DEFAULT_DATA_DIR,
+        fresh: bool = False) -> None:
     stop = stop or threading.Event()
     endpoint = configure_environment(aws_port)
-    moto = start_embedded_aws(aws_port)
+    moto = start_embedded_aws(aws_port, data_dir, fresh)
     stoppers: list[Callable[[], None]] = [moto.stop]
     try:
         bootstrap()
-        org_id, user_id, token = create_demo_account()
+        restored = moto.restore()
+        demo = None
+        if restored is None or restored.empty:
+            demo = create_demo_account()
+            if moto.persistence is not None:
+                moto.persistence.note("demo", {"organisation_id": demo[0], "user_id": demo[1]})
         from app import app
         from chalicelib.local.gateway import LocalGateway
         from chalicelib.local.server import LocalApiServer
@@ -81,10 +96,8 @@ def run(port: int, aws_port: int, stop: threading.Event | None = None,
         print_(f"Embedded AWS on {endpoint}; for the operator CLI in another shell:")
         print_(f"  export AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=local "
                "AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1")
-        print_(f"Demo organisation {DEMO_ORGANISATION!r} (id {org_id}, prefix {DEMO_PREFIX}), "
-               f"Pro user {DEMO_EMAIL} (id {user_id})")
-        print_(f"API key (write scope, shown once): {token}")
-        print_(f'  curl {base}/me/ -H "Authorization: Bearer {token}"')
+        for line in _data_lines(restored, demo, base):
+            print_(line)
         print_(f"API ready on {base} - Ctrl-C to stop")
         stop.wait()
     finally:
@@ -92,18 +105,53 @@ def run(port: int, aws_port: int, stop: threading.Event | None = None,
             stopper()
 
 
+def _data_lines(restored, demo: tuple[int, int, str] | None, base: str) -> list[str]:
+    """The banner's data and account part: the new demo key, or how to get a key again."""
+    if restored is None:
+        lines = ["Data: in memory only, lost at exit"]
+    elif restored.empty:
+        lines = [f"Data: new store in {restored.directory} (kept across restarts; "
+                 "make run FRESH=1 starts empty)"]
+    else:
+        lines = [f"Data: reused {restored.directory}: {restored.items} items in "
+                 f"{restored.tables} tables, {restored.messages} queued messages "
+                 "(make run FRESH=1 starts empty)"]
+    if demo is not None:
+        org_id, user_id, token = demo
+        return lines + [
+            f"Demo organisation {DEMO_ORGANISATION!r} (id {org_id}, prefix {DEMO_PREFIX}), "
+            f"Pro user {DEMO_EMAIL} (id {user_id})",
+            f"API key (write scope, shown once): {token}",
+            f'  curl {base}/me/ -H "Authorization: Bearer {token}"']
+    user_id = restored.notes.get("demo", {}).get("user_id", "<user id>")
+    return lines + [
+        f"Demo user {DEMO_EMAIL} (id {user_id}) kept; its key was shown when it was made. "
+        "A new key, with the export line above:",
+        f'  .venv/bin/python -m chalicelib.admin create-key {user_id} --name "Local key" '
+        "--scope write"]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m chalicelib.local", description=__doc__)
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
     parser.add_argument("--aws-port", type=int, default=int(os.environ.get("AWS_PORT", 4566)))
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
+                        help="where the data is kept across restarts (default: %(default)s)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="remove the saved data first and start empty")
     args = parser.parse_args(argv)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    from chalicelib import observability  # JSON lines, as the functions print them on Lambda
-    observability.configure_logging(observability.stage_log_level("local"))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for noisy in ("pynamodb", "botocore"):  # their start-up chatter, not the requests
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    run(args.port, args.aws_port, stop, print_=lambda line: print(line, flush=True))
+    from chalicelib.local.persistence import DataDirError
+    try:
+        run(args.port, args.aws_port, stop, print_=lambda line: print(line, flush=True),
+            data_dir=args.data_dir, fresh=args.fresh)
+    except DataDirError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 1
     print("stopped", flush=True)
     return 0
