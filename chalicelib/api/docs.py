@@ -5,6 +5,8 @@ start of the API pays nothing for them.
 """
 from __future__ import annotations
 
+import re
+
 from chalice import Blueprint, Response
 
 from chalicelib import errors
@@ -18,6 +20,7 @@ FORMATS = {"json": "application/json", "yaml": "application/yaml"}
 _JSON_TYPES = ("application/json", "application/vnd.oai.openapi+json")
 _YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml",
                "application/vnd.oai.openapi")
+_STAGE = re.compile(r"(/[A-Za-z0-9_-]+)?")  # an API Gateway stage name, as a path segment
 
 
 def negotiated_format(query: str | None, accept: str | None) -> str:
@@ -47,10 +50,19 @@ def negotiated_format(query: str | None, accept: str | None) -> str:
 
 
 def _base(resource_path: str, request_path: str, suffix: str) -> tuple[str, str]:
-    """(API prefix of the routes, base path as the client sees it, e.g. with a stage in front)."""
+    """(API prefix of the routes, base path as the client sees it, e.g. with a stage in front).
+
+    The base is the prefix, or the prefix behind one stage segment (``/api/api/v1`` on an
+    execute-api URL); anything else a request path carries (a host, as in
+    ``//evil.example/api/v1/docs``) is ignored, so it can't reach the page or the document
+    (whose cache is bounded too).
+    """
     prefix = resource_path[: -len(suffix)] if resource_path.endswith(suffix) else resource_path
     seen = (request_path or "").rstrip("/")
     base = seen[: -len(suffix)] if seen.endswith(suffix) else prefix
+    stage = base[: -len(prefix)] if prefix and base.endswith(prefix) else None
+    if stage is None or not _STAGE.fullmatch(stage):
+        base = prefix
     return prefix, base
 
 

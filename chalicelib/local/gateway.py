@@ -15,9 +15,11 @@ from chalice.app import Chalice
 from chalice.local import (ARNMatcher, LambdaContext, LambdaEventConverter, LocalARNBuilder,
                            LocalChalice, RouteMatcher)
 
-from chalicelib import gateway
+from chalicelib import errors, gateway
+from chalicelib.api.routing import ALL_METHODS, GENERATED_PREFIX
 
 log = logging.getLogger(__name__)
+NOT_ALLOWED_VIEW = GENERATED_PREFIX + "not_allowed"
 
 
 @dataclass
@@ -64,14 +66,21 @@ class LocalGateway:
 
     def _handle(self, method: str, path: str, headers: dict[str, str],
                 body: bytes | None) -> GatewayResult:
+        if not path.startswith("/") or path.startswith("//"):
+            # Not a path (an absolute URL, or "//host/..." that URL parsing reads as a host):
+            # no route matches it, and no part of it may reach a response.
+            raise _Denied("MISSING_AUTHENTICATION_TOKEN")
         try:
             event = self._events.create_lambda_event(method, path, headers, body)
         except ValueError:
             raise _Denied("MISSING_AUTHENTICATION_TOKEN")
         resource = event["requestContext"]["resourcePath"]
         route = self._app.routes[resource].get(method)
+        if route is None and method not in ALL_METHODS:
+            route = self._stand_in(resource)
         if route is None:
             raise _Denied("MISSING_AUTHENTICATION_TOKEN")
+        event["requestContext"]["httpMethod"] = route.method
         event["requestContext"]["stage"] = LocalARNBuilder.LOCAL_STAGE
         context = LambdaContext("api_handler", 512)
         if route.authorizer is not None:
@@ -82,8 +91,23 @@ class LocalGateway:
         headers_out = dict(response.get("headers") or {})
         for name, values in (response.get("multiValueHeaders") or {}).items():
             headers_out[name] = ", ".join(values)
+        if route.method != method and response["statusCode"] == errors.MethodNotAllowed.status_code:
+            # The stand-in's 405 names its own method; the client's is the one to name.
+            allowed = [m.strip() for m in headers_out.get("Allow", "").split(",") if m.strip()]
+            status, headers, body = errors.error_payload(errors.MethodNotAllowed(method, allowed))
+            return GatewayResult(status, headers, body.encode())
         return GatewayResult(response["statusCode"], headers_out,
                              payload.encode() if isinstance(payload, str) else payload)
+
+    def _stand_in(self, resource: str):
+        """The route answering a method API Gateway does not define (``QUERY``, ``FOO``).
+
+        Chalice routes only the methods it knows, so such a request runs the path's
+        generated 405 route (same authorizer, so key, plan and scope come first, SPEC
+        section 2) and answers 405 with ``Allow`` like any undeclared method (SPEC section 1).
+        """
+        return next((entry for entry in self._app.routes[resource].values()
+                     if entry.view_name.startswith(NOT_ALLOWED_VIEW)), None)
 
     def _authorize(self, authorizer, method: str, path: str, headers: dict[str, str],
                    context: LambdaContext) -> dict:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from typing import Any, Mapping
 
 from chalicelib.api import idempotency
@@ -263,11 +264,18 @@ def build(routes: Mapping[str, Mapping[str, Any]], prefix: str) -> dict:
 
 
 class DocumentCache:
-    """One document per process; its JSON and YAML per base URL (the stage may prefix it)."""
+    """One document per process; its JSON and YAML per base URL (the stage may prefix it).
+
+    The renderings are kept for the few most recently used bases only, so no run of
+    requests can grow it.
+    """
+
+    MAX_RENDERED = 8  # (base, format) pairs; a deployment sees one or two bases
 
     def __init__(self) -> None:
         self._document: dict | None = None
-        self._rendered: dict[tuple[str, str], str] = {}
+        self._rendered: dict[tuple[str, str], str] = {}  # oldest first
+        self._lock = threading.Lock()
 
     def document(self, routes: Mapping[str, Mapping[str, Any]], prefix: str) -> dict:
         if self._document is None:
@@ -277,16 +285,23 @@ class DocumentCache:
     def render(self, routes: Mapping[str, Mapping[str, Any]], prefix: str, base: str,
                fmt: str) -> str:
         key = (base, fmt)
-        if key not in self._rendered:
-            document = {**self.document(routes, prefix), "servers": [{"url": base}]}
-            document = json.loads(json.dumps(document))  # no shared objects: no YAML anchors
-            if fmt == "json":
-                text = json.dumps(document, indent=2, ensure_ascii=False)
-            else:
-                import yaml  # only this route needs it
-                text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
-            self._rendered[key] = text
-        return self._rendered[key]
+        with self._lock:
+            text = self._rendered.pop(key, None)
+            if text is not None:
+                self._rendered[key] = text  # now the most recent
+                return text
+        document = {**self.document(routes, prefix), "servers": [{"url": base}]}
+        document = json.loads(json.dumps(document))  # no shared objects: no YAML anchors
+        if fmt == "json":
+            text = json.dumps(document, indent=2, ensure_ascii=False)
+        else:
+            import yaml  # only this route needs it
+            text = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
+        with self._lock:
+            self._rendered[key] = self._rendered.pop(key, text)
+            while len(self._rendered) > self.MAX_RENDERED:
+                del self._rendered[next(iter(self._rendered))]
+            return self._rendered[key]
 
 
 CACHE = DocumentCache()
