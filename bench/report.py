@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from bench import costs
+from bench import costs, restart
 from bench.operations import AUTHORIZER_BUDGET, OPERATIONS
 
 
@@ -13,7 +13,8 @@ def _calls(counter) -> str:
 
 
 def write_report(path: Path, *, machine: str, small: dict, large: dict, cold: dict,
-                 invoicing: list[dict], delivery: dict, cost: dict) -> None:
+                 invoicing: list[dict], delivery: dict, cost: dict,
+                 restarts: dict | None = None) -> None:
     lines = [
         "# Benchmarks",
         "",
@@ -131,4 +132,6 @@ def write_report(path: Path, *, machine: str, small: dict, large: dict, cold: di
               f"Per request on average: {cost['read_units']:.2f} read units,"
               f" {cost['write_units']:.2f} write units, {cost['sqs_requests']:.2f} SQS requests.",
               ""]
+    if restarts is not None:
+        lines += ["## 6. Restarting `make run`", "", *restart.report_lines(restarts), ""]
     path.write_text("\n".join(lines))

@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import costs  # noqa: E402
+from bench import costs, restart  # noqa: E402
 from bench.calls import AUTHORIZER, HANDLER, CallCounter, CountingGateway, summarise  # noqa: E402
 from bench.operations import OPERATIONS, World  # noqa: E402
 
@@ -344,9 +344,11 @@ def main(argv=None) -> int:
         invoicing_rows = invoice_generation()
         print("webhook delivery...", flush=True)
         delivery = webhook_batch(world)
+        print(f"make run restart with {restart.SESSIONS:,} sessions stored...", flush=True)
+        restarts = restart.measure()
         write_report(Path(args.output), machine=machine(), small=small, large=large, cold=cold,
                      invoicing=invoicing_rows, delivery=delivery,
-                     cost=costs.estimate(small))
+                     cost=costs.estimate(small), restarts=restarts)
         print(f"wrote {args.output}", flush=True)
     finally:
         aws.stop()
