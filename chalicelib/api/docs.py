@@ -9,8 +9,10 @@ import re
 
 from chalice import Blueprint, Response
 
+from typing import Any, Mapping
+
 from chalicelib import errors
-from chalicelib.api.routing import ApiRequest, endpoint
+from chalicelib.api.routing import GENERATED_PREFIX, ApiRequest, endpoint
 
 docs = Blueprint(__name__)
 
@@ -21,6 +23,17 @@ _JSON_TYPES = ("application/json", "application/vnd.oai.openapi+json")
 _YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml",
                "application/vnd.oai.openapi")
 _STAGE = re.compile(r"(/[A-Za-z0-9_-]+)?")  # an API Gateway stage name, as a path segment
+# Routes that are not part of the API's contract: the docs page and its assets.
+UNDESCRIBED = frozenset({"get_docs", "get_docs_asset"})
+
+
+def described_routes(routes: Mapping[str, Mapping[str, Any]]) -> dict[tuple[str, str], Any]:
+    """(method, route path) → route of every route the document describes: all but the
+    generated HEAD/OPTIONS/405 routes and the docs page."""
+    return {(method, path): route
+            for path, entries in routes.items() for method, route in entries.items()
+            if not route.view_name.startswith(GENERATED_PREFIX)
+            and route.view_name not in UNDESCRIBED}
 
 
 def negotiated_format(query: str | None, accept: str | None) -> str:
@@ -73,7 +86,7 @@ def get_openapi(request: ApiRequest) -> Response:
     fmt = negotiated_format(request.query("format"), request.header("accept"))
     context = docs.current_request.context
     prefix, base = _base(context.get("resourcePath", ""), context.get("path", ""), SCHEMA_PATH)
-    text = document.CACHE.render(docs.current_app.routes, prefix, base, fmt)
+    text = document.CACHE.render(described_routes(docs.current_app.routes), prefix, base, fmt)
     return Response(body=text, status_code=200,
                     headers={"Content-Type": FORMATS[fmt], "Vary": "Accept",
                              "Cache-Control": "public, max-age=300"})

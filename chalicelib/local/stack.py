@@ -47,15 +47,13 @@ def start_embedded_aws(port: int, data_dir: Path | str | None = None, fresh: boo
 
 
 def bootstrap() -> None:
-    from chalicelib.events import queue
-    from chalicelib.store import tables
-    tables.create_tables()
-    queue.create_queues()
+    from chalicelib.services.bootstrap import bootstrap as create_infrastructure
+    create_infrastructure()
 
 
 def create_demo_account() -> tuple[int, int, str]:
     """The demo organisation, its Pro user and a write key: (org id, user id, token)."""
-    from chalicelib.store import accounts
+    from chalicelib.services import accounts
     organisation = accounts.create_organisation(DEMO_ORGANISATION, DEMO_PREFIX)
     user = accounts.create_user(DEMO_EMAIL, organisation.id, "pro")
     _, token = accounts.create_key(user.id, "Local demo", "write")
@@ -63,12 +61,10 @@ def create_demo_account() -> tuple[int, int, str]:
 
 
 def start_background_workers() -> list[Callable[[], None]]:
-    """Workers that run beside the API (the webhook poller); returns their stop functions."""
-    try:
-        from chalicelib.local import poller
-    except ImportError:
-        return []
-    return [poller.start_poller()]
+    """Workers that run beside the API, as Lambda's event sources would: the change streams'
+    reader (the events fan-out) and the webhook queue's; returns their stop functions."""
+    from chalicelib.local import poller, stream_poller
+    return [stream_poller.start_stream_poller(), poller.start_poller()]
 
 
 def run(port: int, aws_port: int, stop: threading.Event | None = None,
@@ -143,7 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    from chalicelib import observability  # JSON lines, as the functions print them on Lambda
+    observability.configure_logging(observability.stage_log_level("local"))
     for noisy in ("pynamodb", "botocore"):  # their start-up chatter, not the requests
         logging.getLogger(noisy).setLevel(logging.WARNING)
     from chalicelib.local.persistence import DataDirError

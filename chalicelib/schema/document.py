@@ -18,15 +18,13 @@ import re
 import threading
 from typing import Any, Mapping
 
-from chalicelib.api import idempotency
-from chalicelib.api.routing import GENERATED_PREFIX
+from chalicelib import errors
+from chalicelib.domain import accounts, idempotency
 from chalicelib.schema import bodies, operations, types
 
 OPENAPI_VERSION = "3.1.0"
 API_VERSION = "1.0.0"
 TITLE = "Temporal.ist public API"
-# Routes that are not part of the API's contract: the docs page and its assets.
-UNDESCRIBED = frozenset({"get_docs", "get_docs_asset"})
 METHODS = ("GET", "POST", "PATCH", "DELETE")
 
 _DESCRIPTION = """\
@@ -53,6 +51,11 @@ same method, path and body gets it again with `Idempotent-Replayed: true` and do
 nothing else; a different request with the same key gets 400; a repeat while the first
 is still running gets 409.
 """
+
+
+def _detail_json(error: errors.ApiError) -> str:
+    """An error's body as the API writes it (for the descriptions)."""
+    return json.dumps(error.body())
 
 
 def _ref(kind: str, name: str) -> dict:
@@ -110,24 +113,24 @@ def _components() -> dict:
                 "content": _json({"oneOf": [detail, _ref("schemas", "FieldErrors")]})},
             "Unauthorized": {
                 "description": "Missing, malformed, invalid or revoked API key: "
-                               '`{"detail": "Invalid or missing API key."}`.',
+                               f'`{{"detail": "{errors.NotAuthenticated.default_detail}"}}`.',
                 "headers": {"WWW-Authenticate": _ref("headers", "WWWAuthenticate")},
                 "content": _json(detail)},
             "NotFound": {"description": 'No such resource, or not visible to your key: '
-                                        '`{"detail": "Not found."}`.',
+                                        f'`{{"detail": "{errors.NotFound.default_detail}"}}`.',
                          "content": _json(detail)},
             "MethodNotAllowed": {
                 "description": ('The path exists but not with this method: '
-                                '`{"detail": "Method \\"PUT\\" not allowed."}`. Any path of this '
-                                'document answers so for the methods it does not list.'),
+                                f'`{_detail_json(errors.MethodNotAllowed("PUT", []))}`. Any '
+                                'path of this document answers so for the methods it does not list.'),
                 "headers": {"Allow": _ref("headers", "Allow")},
                 "content": _json(detail)},
             "IdempotencyInProgress": {
                 "description": "A request with this `Idempotency-Key` is still running.",
                 "content": _json(detail)},
             "UnsupportedMediaType": {
-                "description": 'The body is not JSON: `{"detail": "Unsupported media type '
-                               '\\"text/plain\\" in request."}`.',
+                "description": "The body is not JSON: "
+                               f"`{_detail_json(errors.UnsupportedMediaType('text/plain'))}`.",
                 "content": _json(detail)},
         },
     }
@@ -140,7 +143,7 @@ def _doc_path(route_path: str, prefix: str) -> str:
 
 
 def _forbidden(op: operations.Operation, scope: str) -> dict:
-    reasons = ['the user is not on the Pro plan (`"Public API access is a Pro feature."`)']
+    reasons = [f'the user is not on the Pro plan (`"{accounts.PLAN_DENIED}"`)']
     if scope == operations.WRITE_SCOPE:
         reasons.append("the key has read scope")
     if op.forbidden:
@@ -222,28 +225,20 @@ def _success_text(status: str) -> str:
     return {"200": "OK.", "201": "Created.", "204": "Deleted; no body."}.get(status, "OK.")
 
 
-def described_routes(routes: Mapping[str, Mapping[str, Any]]) -> dict[tuple[str, str], str]:
-    """(method, route path) → view name of every route the document must describe."""
-    return {(method, path): route.view_name
-            for path, entries in routes.items() for method, route in entries.items()
-            if not route.view_name.startswith(GENERATED_PREFIX)
-            and route.view_name not in UNDESCRIBED}
-
-
-def build(routes: Mapping[str, Mapping[str, Any]], prefix: str) -> dict:
-    """The document for ``app.routes`` (paths relative to ``prefix``, e.g. ``/api/v1``)."""
+def build(routes: Mapping[tuple[str, str], Any], prefix: str) -> dict:
+    """The document of ``routes`` ((method, route path) → Chalice route entry: the routes of
+    the contract, chosen by the API) with paths relative to ``prefix``, e.g. ``/api/v1``."""
     paths: dict[str, dict] = {}
-    described = described_routes(routes)
-    missing = sorted(v for v in described.values() if v not in operations.OPERATIONS)
+    missing = sorted(r.view_name for r in routes.values()
+                     if r.view_name not in operations.OPERATIONS)
     if missing:
         raise LookupError(f"routes without a description: {', '.join(missing)}")
     order = list(operations.OPERATIONS)  # the reference's order: identity, projects, ...
-    for (method, route_path), view_name in sorted(described.items(),
-                                                  key=lambda item: order.index(item[1])):
-        route = routes[route_path][method]
+    for (method, route_path), route in sorted(routes.items(),
+                                              key=lambda item: order.index(item[1].view_name)):
         path_params = re.findall(r"{(\w+)}", route_path)
         paths.setdefault(_doc_path(route_path, prefix), {})[method.lower()] = _operation(
-            view_name, method, route, path_params)
+            route.view_name, method, route, path_params)
     for path_item in paths.values():
         ordered = sorted(path_item.items(), key=lambda item: METHODS.index(item[0].upper()))
         path_item.clear()
@@ -277,12 +272,12 @@ class DocumentCache:
         self._rendered: dict[tuple[str, str], str] = {}  # oldest first
         self._lock = threading.Lock()
 
-    def document(self, routes: Mapping[str, Mapping[str, Any]], prefix: str) -> dict:
+    def document(self, routes: Mapping[tuple[str, str], Any], prefix: str) -> dict:
         if self._document is None:
             self._document = build(routes, prefix)
         return self._document
 
-    def render(self, routes: Mapping[str, Mapping[str, Any]], prefix: str, base: str,
+    def render(self, routes: Mapping[tuple[str, str], Any], prefix: str, base: str,
                fmt: str) -> str:
         key = (base, fmt)
         with self._lock:
