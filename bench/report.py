@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from bench import costs, restart
+from bench import costs, restart, sizing
 from bench.operations import AUTHORIZER_BUDGET, OPERATIONS
 
 
@@ -12,9 +12,15 @@ def _calls(counter) -> str:
     return ", ".join(f"{op.split('.', 1)[1]}×{n}" for op, n in sorted(counter.items())) or "none"
 
 
+def _alarms() -> int:
+    from chalicelib.deploy import template
+    return sum(1 for r in template.build("prod")["Resources"].values()
+               if r.get("Type") == "AWS::CloudWatch::Alarm")
+
+
 def write_report(path: Path, *, machine: str, small: dict, large: dict, cold: dict,
                  invoicing: list[dict], delivery: dict, cost: dict,
-                 restarts: dict | None = None) -> None:
+                 sized: sizing.Sized, restarts: dict | None = None) -> None:
     lines = [
         "# Benchmarks",
         "",
@@ -84,6 +90,10 @@ def write_report(path: Path, *, machine: str, small: dict, large: dict, cold: di
         "of one per model. The rest of the first request is the two calls themselves",
         "(authorizer and handler) on fresh connections.",
         "",
+        "### The deployment package and memory per function",
+        "",
+        *sizing.report_lines(sized),
+        "",
         "## 3. Invoice generation",
         "",
         "| sessions in the period | DynamoDB calls | create_invoice wall time | pure maths alone | maths share |",
@@ -108,30 +118,9 @@ def write_report(path: Path, *, machine: str, small: dict, large: dict, cold: di
         "",
         "## 5. Estimated AWS cost per million requests",
         "",
-        f"Prices: {costs.PRICES_DATE} — API Gateway REST ${costs.API_GATEWAY_PER_MILLION}/M,"
-        f" Lambda ${costs.LAMBDA_REQUESTS_PER_MILLION}/M requests and"
-        f" ${costs.LAMBDA_GB_SECOND}/GB-s, DynamoDB on-demand"
-        f" ${costs.DYNAMODB_READ_UNITS_PER_MILLION}/M read units and"
-        f" ${costs.DYNAMODB_WRITE_UNITS_PER_MILLION}/M write units, SQS"
-        f" ${costs.SQS_PER_MILLION}/M requests.",
+        *costs.report_lines(cost, alarms=_alarms()),
         "",
-        "Mix per 100 requests: " + ", ".join(f"`{k}` {v}" for k, v in costs.MIX.items()) + ".",
-        f"Assumptions: {costs.LAMBDA_MEMORY_GB * 1024:.0f} MB functions, {costs.API_LAMBDA_MS} ms"
-        f" per handler and {costs.AUTHORIZER_MS} ms per authorizer run, two invocations per"
-        f" request (API Gateway runs the authorizer with TTL 0), {cost['deliveries']:.0%} of"
-        " requests causing one webhook delivery; read units per call GetItem 1 (strongly"
-        " consistent), Query 0.5, BatchGetItem 0.5; write units PutItem/UpdateItem/DeleteItem"
-        " 2 (item plus one index), TransactWriteItems 4.",
-        "",
-        "| service | $ per million requests |",
-        "|---|---|",
     ]
-    for service, dollars in cost["per_million"].items():
-        lines.append(f"| {service} | {dollars:.2f} |")
-    lines += [f"| **total** | **{cost['total']:.2f}** |", "",
-              f"Per request on average: {cost['read_units']:.2f} read units,"
-              f" {cost['write_units']:.2f} write units, {cost['sqs_requests']:.2f} SQS requests.",
-              ""]
     if restarts is not None:
         lines += ["## 6. Restarting `make run`", "", *restart.report_lines(restarts), ""]
     path.write_text("\n".join(lines))

@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import costs, restart  # noqa: E402
+from bench import sizing  # noqa: E402
 from bench.calls import AUTHORIZER, HANDLER, CallCounter, CountingGateway, summarise  # noqa: E402
 from bench.operations import OPERATIONS, World  # noqa: E402
 
@@ -212,7 +213,7 @@ def packaged_bytecode(runs: int = 5) -> dict:
                 for pyc in root.rglob("*.pyc"):
                     pyc.unlink()
             values = [float(subprocess.run(
-                [sys.executable, "-I", "-B", "-c", PACKAGED_COLD_START], cwd=root, env=env,
+                [sys.executable, "-I", "-S", "-B", "-c", PACKAGED_COLD_START], cwd=root, env=env,
                 check=True, capture_output=True, text=True).stdout.split()[-1])
                 for _ in range(runs)]
             times[variant] = statistics.median(values)
@@ -340,6 +341,9 @@ def main(argv=None) -> int:
         print("cold start...", flush=True)
         cold = cold_start(endpoint, token)
         cold["packaged"] = packaged_bytecode()
+        print("the deployment package's functions: memory and CPU...", flush=True)
+        sized = sizing.measure_package(world, token, endpoint, OPERATIONS)
+        records = sizing.stream_records(world, OPERATIONS)
         print("invoice generation...", flush=True)
         invoicing_rows = invoice_generation()
         print("webhook delivery...", flush=True)
@@ -348,7 +352,8 @@ def main(argv=None) -> int:
         restarts = restart.measure()
         write_report(Path(args.output), machine=machine(), small=small, large=large, cold=cold,
                      invoicing=invoicing_rows, delivery=delivery,
-                     cost=costs.estimate(small), restarts=restarts)
+                     cost=costs.estimate(small, sized.functions, records), sized=sized,
+                     restarts=restarts)
         print(f"wrote {args.output}", flush=True)
     finally:
         aws.stop()

@@ -77,8 +77,14 @@ def configure_logging(level: str = DEFAULT_LOG_LEVEL, stream=None) -> logging.Ha
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.addHandler(handler)
-    root.setLevel(level)
+    root.setLevel(python_level(level))
     return handler
+
+
+def python_level(level: str) -> str:
+    """A Lambda log level as Python's logging names it (the runtime maps TRACE to DEBUG)."""
+    return {"TRACE": "DEBUG", "WARN": "WARNING", "FATAL": "CRITICAL"}.get(level.upper(),
+                                                                       level.upper())
 
 
 def _milliseconds(since: float) -> float:

@@ -26,6 +26,7 @@ class Invocation:
 
     results: list[Any]
     errors: list[str | None]
+    aws_calls: list[list[str]]  # each invocation's AWS operations, in order
     init_cpu_ms: float
     init_wall_ms: float
     cpu_ms: list[float]
@@ -63,6 +64,7 @@ def invoke(code_dir: Path, function: dict, events: list[dict], env: dict[str, st
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     return Invocation(
         results=[c["result"] for c in out["calls"]], errors=[c["error"] for c in out["calls"]],
+        aws_calls=[c["aws"] for c in out["calls"]],
         init_cpu_ms=out["init"]["cpu_ms"], init_wall_ms=out["init"]["wall_ms"],
         cpu_ms=[c["cpu_ms"] for c in out["calls"]], wall_ms=[c["wall_ms"] for c in out["calls"]],
         max_rss_mb=out["max_rss_kb"] / 1024, modules=out["modules"],
@@ -80,7 +82,8 @@ def authorizer_event(token: str, method: str, path: str, *, api_stage: str = "ap
 
 def api_event(method: str, path: str, route: str, *, authorizer: dict | None = None,
               body: Any = None, headers: dict[str, str] | None = None,
-              path_parameters: dict[str, str] | None = None, api_stage: str = "api") -> dict:
+              path_parameters: dict[str, str] | None = None,
+              query: dict[str, list[str]] | None = None, api_stage: str = "api") -> dict:
     """The proxy event API Gateway sends for ``method path`` matched to ``route``."""
     sent = {"Host": "abcdef1234.execute-api.us-east-1.amazonaws.com", **(headers or {})}
     if body is not None:
@@ -89,7 +92,8 @@ def api_event(method: str, path: str, route: str, *, authorizer: dict | None = N
     return {
         "resource": route, "path": path, "httpMethod": method,
         "headers": sent, "multiValueHeaders": {k: [v] for k, v in sent.items()},
-        "queryStringParameters": None, "multiValueQueryStringParameters": None,
+        "queryStringParameters": {k: v[-1] for k, v in query.items()} if query else None,
+        "multiValueQueryStringParameters": query or None,
         "pathParameters": path_parameters, "stageVariables": None,
         "requestContext": {
             "resourcePath": route, "httpMethod": method, "path": f"/{api_stage}{path}",

@@ -4,8 +4,9 @@ A stand-in for the Lambda Python runtime: only the unzipped package and the stan
 library are importable (no site-packages), the root logger prints the runtime's JSON
 shape at the configured level, and the handler is loaded by its template ``Handler``
 string and called once per event read from stdin (a JSON list), as one warm execution
-environment would. It prints one JSON object on stdout: what each call returned, and
-the CPU time, wall time and peak memory of the process. Standard library only.
+environment would. It prints one JSON object on stdout: what each call returned and the
+AWS calls it made, the CPU and wall time, and the process's peak memory. Standard
+library and the package only.
 """
 import importlib
 import json
@@ -43,6 +44,26 @@ def peak_rss_kb() -> int:
     return 0
 
 
+def count_calls(made: list) -> None:
+    """Note each call of the package's shared clients in ``made``."""
+    from chalicelib import aws
+
+    create = aws.client
+    hooked = set()
+
+    def note(model, **_):
+        made.append(f"{model.service_model.service_name}:{model.name}")
+
+    def client(service):
+        found = create(service)
+        if service not in hooked:
+            found.meta.events.register("before-call", note, unique_id="lambda-child-calls")
+            hooked.add(service)
+        return found
+
+    aws.client = client
+
+
 def main() -> int:
     code_dir, handler_name = sys.argv[1], sys.argv[2]
     events = json.loads(sys.stdin.read())
@@ -52,21 +73,24 @@ def main() -> int:
     handler_out = logging.StreamHandler(sys.stderr)
     handler_out.setFormatter(JsonFormatter())
     logging.getLogger().addHandler(handler_out)
-    logging.getLogger().setLevel(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO"))
+    from chalicelib.observability import python_level
+    logging.getLogger().setLevel(python_level(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO")))
     module_name, _, attribute = handler_name.rpartition(".")
     handler = getattr(importlib.import_module(module_name), attribute)
     init = {"wall_ms": (time.perf_counter() - wall) * 1000,
             "cpu_ms": (time.process_time() - cpu) * 1000}
+    made: list[str] = []  # every AWS call, from any thread (a delivery batch uses several)
+    count_calls(made)
     calls = []
     for event in events:
         context = Context(os.environ.get("AWS_LAMBDA_FUNCTION_NAME", attribute),
                           int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")), 30)
-        wall, cpu = time.perf_counter(), time.process_time()
+        wall, cpu, before = time.perf_counter(), time.process_time(), len(made)
         try:
             result, error = handler(event, context), None
         except Exception as exc:  # the runtime reports it as the invocation's error
             result, error = None, f"{type(exc).__name__}: {exc}"
-        calls.append({"result": result, "error": error,
+        calls.append({"result": result, "error": error, "aws": made[before:],
                       "wall_ms": (time.perf_counter() - wall) * 1000,
                       "cpu_ms": (time.process_time() - cpu) * 1000})
     json.dump({"init": init, "calls": calls, "modules": sorted(sys.modules),

@@ -210,6 +210,25 @@ def stage_runtime(stage: str) -> str:
     return runtime
 
 
+APPLICATION_LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")  # Lambda's
+SYSTEM_LOG_LEVELS = ("DEBUG", "INFO", "WARN")
+
+
+def log_levels(stage: str) -> tuple[str, str]:
+    """The stage's application and system log levels (``log_level``, ``system_log_level``).
+
+    The system level decides whether Lambda writes its start and report lines (INFO) or
+    only its warnings (WARN): about 700 bytes an invocation (BENCHMARKS.md, cost).
+    """
+    application = observability.stage_log_level(stage).upper()
+    system = str(stage_config(stage).get("system_log_level", "INFO")).upper()
+    if application not in APPLICATION_LOG_LEVELS or system not in SYSTEM_LOG_LEVELS:
+        raise TemplateError(f"stage {stage!r}: log_level must be one of "
+                            f"{', '.join(APPLICATION_LOG_LEVELS)} and system_log_level one of "
+                            f"{', '.join(SYSTEM_LOG_LEVELS)}")
+    return application, system
+
+
 def logical_id(name: str) -> str:
     from chalice.utils import to_cfn_resource_name
     return to_cfn_resource_name(name)
@@ -579,7 +598,7 @@ def function_resources(app: ChaliceApp, settings: Settings, runtime: str,
         "TEMPORALIST_WEBHOOK_QUEUE_URL": {"Ref": QUEUE},
         "TEMPORALIST_ALLOW_INSECURE_WEBHOOKS": "false",
     }
-    log_level = observability.stage_log_level(app.stage)
+    log_level, system_log_level = log_levels(app.stage)
     resources: dict[str, Any] = {}
     for function in app.functions:
         log_group = {"LogGroupName": f"/aws/lambda/{function.function_name}",
@@ -596,7 +615,7 @@ def function_resources(app: ChaliceApp, settings: Settings, runtime: str,
             "LoggingConfig": {
                 "LogFormat": "JSON",
                 "ApplicationLogLevel": log_level,
-                "SystemLogLevel": "INFO",  # the platform's start and report lines
+                "SystemLogLevel": system_log_level,
                 "LogGroup": {"Ref": function.log_group_id},
             },
         }}

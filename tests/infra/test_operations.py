@@ -45,14 +45,28 @@ def api_properties(packaged) -> dict:
 
 # --- logs -------------------------------------------------------------------------------
 
-def test_every_function_logs_json_at_the_stages_level_into_its_group(packaged):
-    level = observability.stage_log_level(STAGE)
+def test_every_function_logs_json_at_the_stages_levels_into_its_group(packaged):
+    application, system = template.log_levels(STAGE)
+    assert application == observability.stage_log_level(STAGE) == "INFO"
     for name, function in packaged.functions().items():
         config = function["Properties"]["LoggingConfig"]
         assert config["LogFormat"] == "JSON", name
-        assert config["ApplicationLogLevel"] == level == "INFO"
+        assert (config["ApplicationLogLevel"], config["SystemLogLevel"]) == (application, system)
         group = packaged.resources[config["LogGroup"]["Ref"]]["Properties"]["LogGroupName"]
         assert group == f"/aws/lambda/{function['Properties']['FunctionName']}"
+
+
+def test_stages_set_their_own_system_log_level_and_bad_levels_are_refused(monkeypatch):
+    assert template.log_levels("dev") == ("INFO", "INFO")  # Lambda's start and report lines
+    assert template.log_levels("prod") == ("INFO", "WARN")  # their cost is left out in prod
+    monkeypatch.setattr(template, "stage_config", lambda stage: {"system_log_level": "ERROR"})
+    with pytest.raises(template.TemplateError, match="system_log_level"):
+        template.log_levels("prod")
+
+
+def test_lambda_levels_become_pythons():
+    assert [observability.python_level(level) for level in template.APPLICATION_LOG_LEVELS] == [
+        "DEBUG", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
 def test_the_stage_access_log_is_json_with_the_fields_an_operator_needs(packaged):
