@@ -40,8 +40,8 @@ GATEWAY_RESPONSES: dict[str, GatewayResponse] = {
         GatewayResponse("DEFAULT_4XX", 0, '{"detail": $context.error.messageString}'),
         GatewayResponse("DEFAULT_5XX", errors.InternalError.status_code,
                         _detail(errors.InternalError.default_detail)),
-        # The stage's rate/burst limits (template parameters) answer this, before the
-        # authorizer; a client may retry after a second (SPEC section 7).
+        # The stage's rate/burst limits (template parameters) answer this; a client may
+        # retry after a second (SPEC section 7).
         GatewayResponse("THROTTLED", HTTPStatus.TOO_MANY_REQUESTS,
                         _detail("Request was throttled."), {"Retry-After": "1"}),
         # A body over API Gateway's own payload limit (SPEC section 1: the same 413 the
