@@ -102,9 +102,9 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("PATCH /clients/{id}/", "PATCH", 2,
               _fixed("/clients/{w.client_id}/", {"company": "Globex"}), "GetItem, UpdateItem"),
     Operation("GET /invoices/", "GET", 1, _fixed("/invoices/")),
-    Operation("POST /invoices/", "POST", 6, lambda w: ("/invoices/", invoice_body(w)),
-              "client, projects Query, 1 sessions Query per project, organisation, counter, "
-              "TransactWriteItems"),
+    Operation("POST /invoices/", "POST", 7, lambda w: ("/invoices/", invoice_body(w)),
+              "client, projects Query, 1 sessions Query per project, organisation, the lines' "
+              "BatchWriteItem (1 per 25 lines), counter, TransactWriteItems"),
     Operation("GET /invoices/{id}/", "GET", 1, _fixed("/invoices/{w.invoice_id}/")),
     Operation("GET /invoices/{id}/line_items/", "GET", 1,
               _fixed("/invoices/{w.invoice_id}/line_items/")),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ class Settings:
     webhook_queue_url: str
     allow_insecure_webhooks: bool
     webhook_timeout_seconds: float = WEBHOOK_TIMEOUT_SECONDS
+    cursor_secret: bytes | None = None  # signs page cursors; the local stage makes one up
 
     def table_name(self, short_name: str) -> str:
         return f"{self.table_prefix}-{short_name}"
@@ -64,6 +66,11 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     insecure = env.get("TEMPORALIST_ALLOW_INSECURE_WEBHOOKS", "false").lower() == "true"
     if insecure and stage != "local":
         raise ConfigError("only the local stage may allow http:// and loopback webhook targets")
+    cursor_secret = env.get("TEMPORALIST_CURSOR_SECRET", "")
+    if cursor_secret and len(cursor_secret) < 32:
+        raise ConfigError("TEMPORALIST_CURSOR_SECRET must be at least 32 characters")
+    if not cursor_secret and stage == "local":
+        cursor_secret = secrets.token_hex(32)  # cursors of this process only
     return Settings(
         stage=stage,
         region=region,
@@ -72,6 +79,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         webhook_queue_name=queue_name,
         webhook_queue_url=queue_url,
         allow_insecure_webhooks=insecure,
+        cursor_secret=cursor_secret.encode() or None,
     )
 
 

@@ -86,6 +86,20 @@ class Conflict(ApiError):
     default_detail = "Conflict."
 
 
+class PayloadTooLarge(ApiError):
+    """413: a request body over 1 MiB (SPEC section 1), refused before anything is read."""
+
+    status_code = 413
+    default_detail = "Request body is too large."
+
+
+class Throttled(ApiError):
+    """429: API Gateway's stage limits (its THROTTLED response; our code never throttles)."""
+
+    status_code = 429
+    default_detail = "Request was throttled."
+
+
 class UnsupportedMediaType(ApiError):
     status_code = 415
 
@@ -97,6 +111,17 @@ class InternalError(ApiError):
     """500: never shows the cause to the client; the cause is logged."""
 
 
+def json_text(body: object) -> str:
+    """JSON as the API writes it: UTF-8, non-ASCII as itself (SPEC section 1). A lone
+    surrogate (which JSON text may carry but UTF-8 cannot) stays a ``\\uXXXX`` escape."""
+    text = json.dumps(body, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
 def error_payload(exc: BaseException) -> tuple[int, dict[str, str], str]:
     """Status, headers and JSON body for any exception a view raised.
 
@@ -106,4 +131,4 @@ def error_payload(exc: BaseException) -> tuple[int, dict[str, str], str]:
         log.error("unhandled error", exc_info=exc)
         exc = InternalError()
     headers = {**JSON_HEADERS, **exc.headers}
-    return exc.status_code, headers, json.dumps(exc.body())
+    return exc.status_code, headers, json_text(exc.body())

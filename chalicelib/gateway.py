@@ -43,11 +43,11 @@ GATEWAY_RESPONSES: dict[str, GatewayResponse] = {
         # The stage's rate/burst limits (template parameters) answer this; a client may
         # retry after a second (SPEC section 7).
         GatewayResponse("THROTTLED", HTTPStatus.TOO_MANY_REQUESTS,
-                        _detail("Request was throttled."), {"Retry-After": "1"}),
+                        _detail(errors.Throttled.default_detail), {"Retry-After": "1"}),
         # A body over API Gateway's own payload limit (SPEC section 1: the same 413 the
         # function gives a body over 1 MiB).
         GatewayResponse("REQUEST_TOO_LARGE", HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                        _detail("Request body is too large.")),
+                        _detail(errors.PayloadTooLarge.default_detail)),
     )
 }
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib.api.routing import ApiRequest, endpoint
+from chalicelib.api.routing import ApiRequest, endpoint, list_response
 from chalicelib.lazy import LazyModule
 
 service = LazyModule("chalicelib.services.clients")  # loaded by the first request that needs it
@@ -23,8 +23,9 @@ def client_json(client) -> dict:
 
 
 @endpoint(clients, "/clients")
-def list_clients(request: ApiRequest) -> list:
-    return [client_json(c) for c in service.list_clients(request.caller)]
+def list_clients(request: ApiRequest):
+    return list_response(request, service.list_clients(request.caller, request.queries()),
+                         client_json)
 
 
 @endpoint(clients, "/clients", ("POST",), status_code=201)

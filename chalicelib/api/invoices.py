@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib.api.routing import ApiRequest, endpoint
+from chalicelib.api.routing import ApiRequest, endpoint, list_response
 from chalicelib.domain.timestamps import format_utc
 from chalicelib.lazy import LazyModule
 
@@ -32,10 +32,9 @@ def invoice_json(invoice) -> dict:
 
 
 @endpoint(invoices, "/invoices")
-def list_invoices(request: ApiRequest) -> list:
-    found = service.list_invoices(request.caller, request.query("status"),
-                                  request.query("client_id"))
-    return [invoice_json(i) for i in found]
+def list_invoices(request: ApiRequest):
+    query = request.queries("status", "client_id")
+    return list_response(request, service.list_invoices(request.caller, query), invoice_json)
 
 
 @endpoint(invoices, "/invoices", ("POST",), status_code=201)
@@ -50,8 +49,9 @@ def get_invoice(request: ApiRequest, invoice_id: str) -> dict:
 
 
 @endpoint(invoices, "/invoices/{invoice_id}/line_items")
-def get_line_items(request: ApiRequest, invoice_id: str) -> list:
-    return list(service.get_invoice(request.caller, invoice_id).line_items)
+def get_line_items(request: ApiRequest, invoice_id: str):
+    found = service.list_line_items(request.caller, invoice_id, request.queries())
+    return list_response(request, found, lambda line: line.to_dict())
 
 
 @endpoint(invoices, "/invoices/{invoice_id}/send", ("POST",))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib.api.routing import ApiRequest, endpoint
+from chalicelib.api.routing import ApiRequest, endpoint, list_response
 from chalicelib.lazy import LazyModule
 
 service = LazyModule("chalicelib.services.projects")  # loaded by the first request that needs it
@@ -23,8 +23,9 @@ def project_json(project) -> dict:
 
 
 @endpoint(projects, "/projects")
-def list_projects(request: ApiRequest) -> list:
-    return [project_json(p) for p in service.list_projects(request.caller)]
+def list_projects(request: ApiRequest):
+    return list_response(request, service.list_projects(request.caller, request.queries()),
+                         project_json)
 
 
 @endpoint(projects, "/projects", ("POST",), status_code=201)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
+from urllib.parse import urlencode
 
 from chalice import Blueprint, Chalice, Response
 from chalice.app import Request
@@ -18,12 +19,14 @@ from chalicelib import errors
 from chalicelib.auth.authorizer import api_key_authorizer
 from chalicelib.auth.caller import Caller
 from chalicelib.domain import idempotency as idempotency_rules
+from chalicelib.domain import pages
 from chalicelib.lazy import LazyModule
 
 idempotency = LazyModule("chalicelib.services.idempotency")  # only requests with a key need it
 
 ALL_METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE")
 ANY_CONTENT = ["*/*"]
+MAX_BODY_BYTES = 1024 * 1024  # SPEC section 1: a larger body is refused (413)
 
 
 class ApiRequest:
@@ -60,6 +63,22 @@ class ApiRequest:
         values = params.getlist(name) if params is not None and name in params else []
         return values[-1] if values else None
 
+    def queries(self, *names: str) -> dict[str, str | None]:
+        """The last value of each named query parameter (None when absent), and the page's."""
+        return {name: self.query(name) for name in (*names, *pages.QUERY_PARAMETERS)}
+
+    def url_with(self, **changed: str) -> str:
+        """This request's absolute URL as the client addressed it (Host header, the path as
+        received, so a stage or custom domain stays), with query parameters replaced."""
+        params = self._request.query_params
+        query = [(name, value) for name in (params or {}) if name not in changed
+                 for value in params.getlist(name)]
+        query += list(changed.items())
+        scheme = (self.header("x-forwarded-proto") or "http").split(",")[0].strip()
+        host = self.header("host") or "localhost"
+        path = self._request.context.get("path") or self.path
+        return f"{scheme}://{host}{path}?{urlencode(query)}"
+
     def json(self) -> Any:
         """The parsed JSON body ({} when empty), or the contract's 400/415 (SPEC section 1)."""
         content_type = (self.header("content-type") or "").strip()
@@ -94,8 +113,30 @@ def json_response(body: Any, status_code: int = 200,
                   headers: dict[str, str] | None = None) -> Response:
     if status_code == 204:
         return Response(body="", status_code=204, headers=headers or {})
-    return Response(body=json.dumps(body), status_code=status_code,
+    return Response(body=errors.json_text(body), status_code=status_code,
                     headers={**errors.JSON_HEADERS, **(headers or {})})
+
+
+def list_json(items: Iterable[Any]) -> str:
+    """A list's JSON, given up (400, SPEC section 1) as soon as it passes 5 MiB."""
+    parts: list[str] = []
+    size = 2  # the brackets
+    for item in items:
+        part = errors.json_text(item)
+        size += len(part.encode()) + (2 if parts else 0)
+        if size > pages.MAX_LIST_BYTES:
+            raise pages.ListTooLarge()
+        parts.append(part)
+    return "[" + ", ".join(parts) + "]"
+
+
+def list_response(request: ApiRequest, listed: Any, serialize: Callable[[Any], Any]) -> Response:
+    """A list, or a page of it with ``Link: <next page>; rel="next"`` while more remain."""
+    headers = dict(errors.JSON_HEADERS)
+    if listed.next_cursor:
+        headers["Link"] = f'<{request.url_with(cursor=listed.next_cursor)}>; rel="next"'
+    return Response(body=list_json(serialize(item) for item in listed.items), status_code=200,
+                    headers=headers)
 
 
 def error_response(exc: BaseException) -> Response:
@@ -121,6 +162,8 @@ def endpoint(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), *,
         @functools.wraps(view)
         def handle(**params: str) -> Response:
             request = ApiRequest(bp.current_request)
+            if len(request.raw_body) > MAX_BODY_BYTES:  # before anything reads or writes
+                return error_response(errors.PayloadTooLarge())
             key = request.header(idempotency_rules.HEADER) if request.method == "POST" else None
             if key is None:
                 return respond(request, params)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib.api.routing import ApiRequest, endpoint, json_response
+from chalicelib.api.routing import ApiRequest, endpoint, json_response, list_response
 from chalicelib.domain.timestamps import format_utc
 from chalicelib.lazy import LazyModule
 
@@ -29,10 +29,9 @@ def session_json(view) -> dict:
 
 
 @endpoint(sessions, "/sessions")
-def list_sessions(request: ApiRequest) -> list:
-    found = service.list_sessions(request.caller, request.query("active"),
-                                  request.query("project_id"))
-    return [session_json(v) for v in found]
+def list_sessions(request: ApiRequest):
+    query = request.queries("active", "project_id", "started_after", "started_before")
+    return list_response(request, service.list_sessions(request.caller, query), session_json)
 
 
 @endpoint(sessions, "/sessions", ("POST",), status_code=201)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from chalicelib.api.routing import ApiRequest, endpoint, json_response
+from chalicelib.api.routing import ApiRequest, endpoint, json_response, list_response
 from chalicelib.domain.timestamps import format_utc
 from chalicelib.lazy import LazyModule
 
@@ -27,8 +27,9 @@ def subscription_json(subscription) -> dict:
 
 
 @endpoint(webhooks, "/webhooks")
-def list_subscriptions(request: ApiRequest) -> list:
-    return [subscription_json(s) for s in service.list_subscriptions(request.caller)]
+def list_subscriptions(request: ApiRequest):
+    return list_response(request, service.list_subscriptions(request.caller, request.queries()),
+                         subscription_json)
 
 
 @endpoint(webhooks, "/webhooks", ("POST",), status_code=201)

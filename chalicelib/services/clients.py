@@ -1,7 +1,7 @@
 """Clients: shared by the members of one organisation; callers without one see none."""
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Mapping
 
 from chalicelib.auth.caller import Caller
 from chalicelib.domain import schemas
@@ -9,6 +9,7 @@ from chalicelib.domain.accounts import NO_ORGANISATION_FOR_CLIENTS
 from chalicelib.domain.money import format_money
 from chalicelib.domain.timestamps import Clock, utc_now
 from chalicelib.errors import NotFound, PermissionDenied
+from chalicelib.services import listing
 from chalicelib.store import clients as store
 from chalicelib.store.clients import Client
 
@@ -31,10 +32,15 @@ def organisation_client(caller: Caller, client_id: str) -> Client | None:
     return client
 
 
-def list_clients(caller: Caller) -> list[Client]:
+def list_clients(caller: Caller, query: Mapping[str, str | None]) -> listing.Listed:
+    """The organisation's clients by name; none without an organisation."""
+    _, page = listing.validated(None, query)
     if caller.organisation_id is None:
-        return []
-    return store.clients_of(caller.organisation_id)
+        return listing.Listed([])
+    organisation_id = caller.organisation_id
+    return listing.listed(
+        "clients", caller, {}, page, complete=lambda: store.clients_of(organisation_id),
+        read_page=lambda size, positions: store.clients_page(organisation_id, size, positions))
 
 
 def require_organisation(caller: Caller) -> None:

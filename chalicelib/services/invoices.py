@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from chalicelib.auth.caller import Caller
 from chalicelib.domain import invoicing, schemas
@@ -19,6 +19,7 @@ from chalicelib.domain.accounts import NO_ORGANISATION_FOR_INVOICES
 from chalicelib.domain.money import format_money, parse_money
 from chalicelib.domain.timestamps import Clock, utc_now
 from chalicelib.errors import BadRequest, NotFound, PermissionDenied, ValidationError
+from chalicelib.services import listing
 from chalicelib.services.clients import organisation_client
 from chalicelib.store import accounts as account_store
 from chalicelib.store import invoices as store
@@ -38,11 +39,36 @@ def get_invoice(caller: Caller, invoice_id: str) -> Invoice:
     return invoice
 
 
-def list_invoices(caller: Caller, status: str | None, client_id: str | None) -> list[Invoice]:
-    query = schemas.filters(schemas.INVOICE_FILTERS, {"status": status, "client_id": client_id})
+def list_invoices(caller: Caller, query: Mapping[str, str | None]) -> listing.Listed:
+    """The organisation's invoices (filters: ``status``, ``client_id``), newest first."""
+    filters, page = listing.validated(schemas.INVOICE_FILTERS, query)
     if caller.organisation_id is None:
-        return []
-    return store.invoices_of(caller.organisation_id, **query)
+        return listing.Listed([])
+    organisation_id = caller.organisation_id
+    return listing.listed(
+        "invoices", caller, filters, page,
+        complete=lambda: store.invoices_of(organisation_id, **filters),
+        read_page=lambda size, positions: store.invoices_page(organisation_id, size, positions,
+                                                              **filters))
+
+
+def list_line_items(caller: Caller, invoice_id: str,
+                    query: Mapping[str, str | None]) -> listing.Listed:
+    """An invoice's lines in order. The lines carry their organisation, so a page of them
+    needs no read of the invoice; only an invoice without lines is looked up (404 or [])."""
+    _, page = listing.validated(None, query)
+    checked_id = schemas.path_uuid(invoice_id)
+    if checked_id is None or caller.organisation_id is None:
+        raise NotFound()
+    found = listing.listed(
+        f"invoices/{checked_id}/line_items", caller, {}, page,
+        complete=lambda: store.lines_of(checked_id),
+        read_page=lambda size, positions: store.lines_page(checked_id, size, positions))
+    if not found.items:
+        get_invoice(caller, checked_id)  # 404 unless visible
+    elif int(found.items[0].organisation_id) != caller.organisation_id:
+        raise NotFound()
+    return found
 
 
 def _billed_projects(client: Client, project_ids: list[str] | None) -> list[Project]:

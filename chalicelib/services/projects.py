@@ -1,13 +1,14 @@
 """Projects: visibility (owner or team), client links, creation and amendment."""
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Mapping
 
 from chalicelib.auth.caller import Caller
 from chalicelib.domain import schemas
 from chalicelib.domain.money import format_money
 from chalicelib.domain.timestamps import Clock, utc_now
 from chalicelib.errors import NotFound
+from chalicelib.services import listing
 from chalicelib.services.clients import organisation_client
 from chalicelib.store import projects as store
 from chalicelib.store.projects import Project
@@ -29,8 +30,14 @@ def get_project(caller: Caller, project_id: str) -> Project:
     return project
 
 
-def list_projects(caller: Caller) -> list[Project]:
-    return store.visible_projects(caller.user_id, caller.team_ids)
+def list_projects(caller: Caller, query: Mapping[str, str | None]) -> listing.Listed:
+    """Projects the caller owns or that belong to their teams, newest first."""
+    _, page = listing.validated(None, query)
+    return listing.listed(
+        "projects", caller, {}, page,
+        complete=lambda: store.visible_projects(caller.user_id, caller.team_ids),
+        read_page=lambda size, positions: store.visible_projects_page(
+            caller.user_id, caller.team_ids, size, positions))
 
 
 def _client_error(caller: Caller, client_id: str | None) -> str | None:

@@ -9,12 +9,13 @@ response learns the project's current name without another read.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Mapping
 
 from chalicelib.auth.caller import Caller
 from chalicelib.domain import schemas
 from chalicelib.domain.timestamps import Clock, to_utc, utc_now
 from chalicelib.errors import NotFound
+from chalicelib.services import listing
 from chalicelib.services.projects import visible_project
 from chalicelib.store import projects as project_store
 from chalicelib.store import sessions as store
@@ -65,12 +66,21 @@ def get_session(caller: Caller, session_id: str) -> SessionView:
     return SessionView(session, _name_of(session.project_id))
 
 
-def list_sessions(caller: Caller, active: str | None, project_id: str | None) -> list[SessionView]:
-    query = schemas.filters(schemas.SESSION_FILTERS, {"active": active, "project_id": project_id})
-    found = store.sessions_of(caller.user_id, active=query.get("active"),
-                              project_id=query.get("project_id"))
-    names = project_store.project_names(s.project_id for s in found)
-    return [SessionView(s, names.get(s.project_id, "")) for s in found]
+def list_sessions(caller: Caller, query: Mapping[str, str | None]) -> listing.Listed:
+    """The caller's sessions (filters: ``active``, ``project_id``, ``started_after``,
+    ``started_before``), complete or a page; each with its project's current name."""
+    filters, page = listing.validated(schemas.SESSION_FILTERS, query)
+    after, before = filters.get("started_after"), filters.get("started_before")
+    if after is not None and before is not None and after >= before:
+        return listing.Listed([])  # an empty window
+    found = listing.listed(
+        "sessions", caller, filters, page,
+        complete=lambda: store.sessions_of(caller.user_id, **filters),
+        read_page=lambda size, positions: store.sessions_page(caller.user_id, size, positions,
+                                                              **filters))
+    names = project_store.project_names(s.project_id for s in found.items)
+    return listing.Listed([SessionView(s, names.get(s.project_id, "")) for s in found.items],
+                          found.next_cursor)
 
 
 def _project_lookup(caller: Caller, found: dict) -> Callable[[object], str | None]:

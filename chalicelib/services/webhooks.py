@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import secrets
+from typing import Mapping
 
 from chalicelib.auth.caller import Caller
 from chalicelib.config import settings
 from chalicelib.domain import schemas
 from chalicelib.domain.timestamps import Clock, utc_now
 from chalicelib.errors import NotFound, ValidationError
+from chalicelib.services import listing
 from chalicelib.store import webhooks as store
 from chalicelib.store.webhooks import Subscription
 
@@ -22,8 +24,13 @@ def get_subscription(caller: Caller, subscription_id: str) -> Subscription:
     return found
 
 
-def list_subscriptions(caller: Caller) -> list[Subscription]:
-    return store.subscriptions_of_key(caller.key_id)
+def list_subscriptions(caller: Caller, query: Mapping[str, str | None]) -> listing.Listed:
+    """The calling key's subscriptions, newest first."""
+    _, page = listing.validated(None, query)
+    return listing.listed(
+        "webhooks", caller, {}, page, complete=lambda: store.subscriptions_of_key(caller.key_id),
+        read_page=lambda size, positions: store.subscriptions_page(caller.key_id, size,
+                                                                   positions))
 
 
 def create_subscription(caller: Caller, body: object, resolver=None,

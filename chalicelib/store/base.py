@@ -8,6 +8,8 @@ this boundary.
 """
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from pynamodb.connection import Connection
 from pynamodb.connection.table import TableConnection
 from pynamodb.exceptions import PynamoDBException
@@ -48,6 +50,17 @@ class TableModel(Model):
 def condition_failed(exc: PynamoDBException) -> bool:
     """True when a write was refused by its condition (the outcome a caller asked about)."""
     return getattr(exc, "cause_response_code", None) == CONDITION_FAILED
+
+
+def time_key(moment: datetime) -> str:
+    """A UTC instant as fixed-width text (microseconds), so text order is time order."""
+    return moment.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds")
+
+
+def ordered_key(moment: datetime, item_id: str) -> str:
+    """An index sort key: the time, then the item's id. Unique, so an index's order is exactly
+    a list's order (ties included) and a position in it is exact."""
+    return f"{time_key(moment)}#{item_id}"
 
 
 def update_actions(model: type[Model], changes: dict) -> list:

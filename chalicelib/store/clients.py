@@ -1,7 +1,8 @@
 """Clients in DynamoDB: one organisation's, listed in name order from an index.
 
 The index's sort key is the case-folded name followed by the id (``name_key``), kept
-in step with ``name`` by every write here.
+in step with ``name`` by every write here; the list's order is exactly that key's
+(names that share their first 900 bytes, case-folded, are ordered by id).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAt
 from pynamodb.exceptions import UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
+from chalicelib.store import pages
 from chalicelib.store.base import StageTableMeta, TableModel, condition_failed, update_actions
 
 # DynamoDB caps a sort key at 1,024 bytes; the name part of ``name_key`` stays below.
@@ -46,7 +48,7 @@ class Client(TableModel):
     @staticmethod
     def sort_key(name: str, client_id: str) -> str:
         """Case-folded name, then the id; the name is cut at :data:`NAME_KEY_BYTES` UTF-8
-        bytes (the list is sorted again in full after reading)."""
+        bytes (DynamoDB caps a sort key at 1,024)."""
         folded = name.casefold().encode()[:NAME_KEY_BYTES].decode(errors="ignore")
         return f"{folded}\x00{client_id}"
 
@@ -89,7 +91,16 @@ def update(client: Client, changes: dict) -> Client | None:
     return client
 
 
-def clients_of(organisation_id: int) -> list[Client]:
+def listing(organisation_id: int) -> pages.Listing:
     """The organisation's clients by name, case-insensitive (ties by id)."""
-    return sorted(Client.by_organisation.query(organisation_id),
-                  key=lambda c: (c.name.casefold(), c.id))
+    return pages.Listing((pages.Source("organisation", Client, Client.by_organisation,
+                                       organisation_id),),
+                         order=lambda c: c.name_key, descending=False)
+
+
+def clients_of(organisation_id: int) -> list[Client]:
+    return pages.read_all(listing(organisation_id))
+
+
+def clients_page(organisation_id: int, size: int, positions: dict | None) -> pages.Page:
+    return pages.read_page(listing(organisation_id), size, positions)

@@ -4,6 +4,12 @@ The number comes from a per-organisation, per-month counter. The counter's incre
 (conditional on the value just read) and the invoice's put are one TransactWriteItems:
 a number is used exactly when an invoice is stored, so the sequence has no gaps and no
 duplicates; a create that loses a race reads the counter again and retries.
+
+Line items are items of their own (``invoice_lines``, keyed by the invoice and the
+line's position), so no number of them can push an item past DynamoDB's 400 KB. They
+are written before the invoice, which is what makes them visible: an invoice is never
+seen without all its lines, and lines of an invoice that was never stored (its numbering
+gave up) are removed again.
 """
 from __future__ import annotations
 
@@ -13,17 +19,17 @@ import uuid
 from datetime import date, datetime
 from typing import Callable
 
-from pynamodb.attributes import (JSONAttribute, NumberAttribute, UnicodeAttribute,
-                                 UTCDateTimeAttribute)
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.constants import STREAM_NEW_AND_OLD_IMAGE
 from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.timestamps import to_utc
+from chalicelib.store import pages
 from chalicelib.store.accounts import Counter
 from chalicelib.store.base import (Contention, StageTableMeta, TableModel, condition_failed,
-                                   shared_connection)
+                                   ordered_key, shared_connection)
 
 MAX_NUMBERING_ATTEMPTS = 60
 
@@ -34,16 +40,25 @@ class _ByOrganisation(GlobalSecondaryIndex):
         projection = AllProjection()
 
     organisation_id = NumberAttribute(hash_key=True)
-    created = UTCDateTimeAttribute(range_key=True)
+    created_key = UnicodeAttribute(range_key=True)
 
 
-class _ByClient(GlobalSecondaryIndex):
+class _ByOrganisationStatus(GlobalSecondaryIndex):
     class Meta:
-        index_name = "by_client"
+        index_name = "by_organisation_status"
         projection = AllProjection()
 
-    client_id = UnicodeAttribute(hash_key=True)
-    created = UTCDateTimeAttribute(range_key=True)
+    organisation_status = UnicodeAttribute(hash_key=True)
+    created_key = UnicodeAttribute(range_key=True)
+
+
+class _ByOrganisationClient(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by_organisation_client"
+        projection = AllProjection()
+
+    organisation_client = UnicodeAttribute(hash_key=True)
+    created_key = UnicodeAttribute(range_key=True)
 
 
 class Invoice(TableModel):
@@ -67,14 +82,40 @@ class Invoice(TableModel):
     paid_date = UnicodeAttribute(null=True)
     notes = UnicodeAttribute(default="")
     overlap_strategy = UnicodeAttribute(default="add")
-    line_items = JSONAttribute(default=list)
     created = UTCDateTimeAttribute()
+    # the lists' order (creation time, then id) and their filters as index keys
+    created_key = UnicodeAttribute()
+    organisation_status = UnicodeAttribute()  # "<organisation>#<status>"
+    organisation_client = UnicodeAttribute()  # "<organisation>#<client id>"
 
     by_organisation = _ByOrganisation()
-    by_client = _ByClient()
+    by_organisation_status = _ByOrganisationStatus()
+    by_organisation_client = _ByOrganisationClient()
 
 
-MODELS = (Invoice,)
+class InvoiceLine(TableModel):
+    """One line of an invoice: a billed project's time, rate and amount (money as strings)."""
+
+    class Meta(metaclass=StageTableMeta):
+        table = "invoice_lines"
+
+    invoice_id = UnicodeAttribute(hash_key=True)
+    position = NumberAttribute(range_key=True)  # 1, 2, ...: the invoice's order of lines
+    organisation_id = NumberAttribute()
+    project_id = UnicodeAttribute()
+    project_name = UnicodeAttribute()
+    seconds = NumberAttribute()
+    hours = UnicodeAttribute()
+    rate = UnicodeAttribute()
+    amount = UnicodeAttribute()
+
+    def to_dict(self) -> dict:
+        return {"project_id": self.project_id, "project_name": self.project_name,
+                "seconds": int(self.seconds), "hours": self.hours, "rate": self.rate,
+                "amount": self.amount}
+
+
+MODELS = (Invoice, InvoiceLine)
 
 
 class NumberingContention(Contention):
@@ -87,15 +128,45 @@ def sequence_name(organisation_id: int, created: datetime) -> str:
 
 
 def save_numbered(*, organisation_id: int, client_id: str, created: datetime,
-                  number_for: Callable[[int], str], sleep=time.sleep, **fields) -> Invoice:
-    """Store a new invoice with the next number of its organisation's month, gaplessly.
+                  number_for: Callable[[int], str], line_items: list[dict] = (),
+                  sleep=time.sleep, **fields) -> Invoice:
+    """Store a new invoice and its lines with the next number of its organisation's month,
+    gaplessly.
 
-    ``number_for(sequence)`` turns the sequence into the invoice number; ``fields`` are
-    the invoice's other attributes (status, amounts, period, line items, ...).
+    ``number_for(sequence)`` turns the sequence into the invoice number; ``line_items``
+    are the lines' values in order; ``fields`` are the invoice's other attributes.
     """
-    invoice = Invoice(str(uuid.uuid4()), organisation_id=organisation_id, client_id=client_id,
-                      created=created, **fields)
-    counter_name = sequence_name(organisation_id, created)
+    invoice_id = str(uuid.uuid4())
+    invoice = Invoice(invoice_id, organisation_id=organisation_id, client_id=client_id,
+                      created=created, created_key=ordered_key(created, invoice_id),
+                      organisation_status=_key(organisation_id, fields.get("status", "draft")),
+                      organisation_client=_key(organisation_id, client_id), **fields)
+    lines = [InvoiceLine(invoice_id, position, organisation_id=organisation_id, **values)
+             for position, values in enumerate(line_items, start=1)]
+    _write_lines(lines)
+    try:
+        return _number_and_save(invoice, number_for, sleep)
+    except BaseException:
+        _delete_lines(lines)  # no invoice was stored: its lines go too
+        raise
+
+
+def _write_lines(lines: list[InvoiceLine]) -> None:
+    if lines:
+        with InvoiceLine.batch_write() as batch:  # 25 a request; unprocessed ones resent
+            for line in lines:
+                batch.save(line)
+
+
+def _delete_lines(lines: list[InvoiceLine]) -> None:
+    if lines:
+        with InvoiceLine.batch_write() as batch:
+            for line in lines:
+                batch.delete(line)
+
+
+def _number_and_save(invoice: Invoice, number_for: Callable[[int], str], sleep) -> Invoice:
+    counter_name = sequence_name(int(invoice.organisation_id), invoice.created)
     for attempt in range(MAX_NUMBERING_ATTEMPTS):
         try:
             current = int(Counter.get(counter_name, consistent_read=True).value)
@@ -117,6 +188,20 @@ def save_numbered(*, organisation_id: int, client_id: str, created: datetime,
     raise NumberingContention(counter_name)
 
 
+def lines_listing(invoice_id: str) -> pages.Listing:
+    """An invoice's lines in their order."""
+    return pages.Listing((pages.Source("lines", InvoiceLine, None, invoice_id),),
+                         order=lambda line: int(line.position), descending=False)
+
+
+def lines_of(invoice_id: str) -> list[InvoiceLine]:
+    return pages.read_all(lines_listing(invoice_id))
+
+
+def lines_page(invoice_id: str, size: int, positions: dict | None) -> pages.Page:
+    return pages.read_page(lines_listing(invoice_id), size, positions)
+
+
 def _lost_race(exc: TransactWriteError) -> bool:
     reasons = [r.code for r in (exc.cancellation_reasons or []) if r is not None]
     return exc.cause_response_code in ("TransactionCanceledException",
@@ -132,19 +217,32 @@ def get_invoice(invoice_id: str) -> Invoice | None:
         return None
 
 
-def invoices_of(organisation_id: int, *, status: str | None = None,
-                client_id: str | None = None) -> list[Invoice]:
+def _key(organisation_id: int, value: str) -> str:
+    return f"{organisation_id}#{value}"
+
+
+def listing(organisation_id: int, *, status: str | None = None,
+            client_id: str | None = None) -> pages.Listing:
     """The organisation's invoices, newest first (ties by id, descending)."""
-    condition = None if status is None else Invoice.status == status
-    if client_id is not None:
-        same_org = Invoice.organisation_id == organisation_id
-        condition = same_org if condition is None else condition & same_org
-        found = Invoice.by_client.query(client_id, filter_condition=condition,
-                                        scan_index_forward=False)
+    if client_id is not None:  # a client's invoices; the status, if any, filters them
+        source = pages.Source("client", Invoice, Invoice.by_organisation_client,
+                              _key(organisation_id, client_id), None,
+                              None if status is None else Invoice.status == status)
+    elif status is not None:
+        source = pages.Source("status", Invoice, Invoice.by_organisation_status,
+                              _key(organisation_id, status))
     else:
-        found = Invoice.by_organisation.query(organisation_id, filter_condition=condition,
-                                              scan_index_forward=False)
-    return sorted(found, key=lambda i: (i.created, i.id), reverse=True)
+        source = pages.Source("organisation", Invoice, Invoice.by_organisation, organisation_id)
+    return pages.Listing((source,), order=lambda i: i.created_key, descending=True)
+
+
+def invoices_of(organisation_id: int, **filters) -> list[Invoice]:
+    return pages.read_all(listing(organisation_id, **filters))
+
+
+def invoices_page(organisation_id: int, size: int, positions: dict | None,
+                  **filters) -> pages.Page:
+    return pages.read_page(listing(organisation_id, **filters), size, positions)
 
 
 def transition(invoice_id: str, organisation_id: int, to_status: str, from_statuses: tuple[str, ...],
@@ -155,7 +253,8 @@ def transition(invoice_id: str, organisation_id: int, to_status: str, from_statu
     is missing, another organisation's, or in another state.
     """
     invoice = Invoice(invoice_id)
-    actions = [Invoice.status.set(to_status)]
+    actions = [Invoice.status.set(to_status),
+               Invoice.organisation_status.set(_key(organisation_id, to_status))]
     if paid_date is not None:
         actions.append(Invoice.paid_date.set(paid_date.isoformat()))
     try:

@@ -1,6 +1,7 @@
 """Projects in DynamoDB, with the indexes their lists and invoices read.
 
-Projects are listed by owner and by team (newest first), and by client for invoicing.
+Projects are listed by owner and by team (newest first: ``created_key`` is the creation
+time, then the id), merged into one list, and by client for invoicing.
 Each project also keeps the set of power-of-two hour buckets its closed sessions have
 needed (``span_buckets``): the longest bucket bounds how far before a billing window an
 overlapping session can have started.
@@ -18,7 +19,9 @@ from pynamodb.constants import STREAM_NEW_AND_OLD_IMAGE
 from pynamodb.exceptions import UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
-from chalicelib.store.base import StageTableMeta, TableModel, condition_failed, update_actions
+from chalicelib.store import pages
+from chalicelib.store.base import (StageTableMeta, TableModel, condition_failed, ordered_key,
+                                   update_actions)
 
 
 class _ByOwner(GlobalSecondaryIndex):
@@ -27,7 +30,7 @@ class _ByOwner(GlobalSecondaryIndex):
         projection = AllProjection()
 
     owner_id = NumberAttribute(hash_key=True)
-    created = UTCDateTimeAttribute(range_key=True)
+    created_key = UnicodeAttribute(range_key=True)
 
 
 class _ByTeam(GlobalSecondaryIndex):
@@ -36,7 +39,7 @@ class _ByTeam(GlobalSecondaryIndex):
         projection = AllProjection()
 
     team_id = NumberAttribute(hash_key=True)
-    created = UTCDateTimeAttribute(range_key=True)
+    created_key = UnicodeAttribute(range_key=True)
 
 
 class _ByClient(GlobalSecondaryIndex):
@@ -63,6 +66,7 @@ class Project(TableModel):
     hourly_rate = UnicodeAttribute(null=True)
     client_id = UnicodeAttribute(null=True)
     created = UTCDateTimeAttribute()
+    created_key = UnicodeAttribute()  # the lists' order: creation time, then id
     span_buckets = NumberSetAttribute(null=True)
 
     by_owner = _ByOwner()
@@ -98,9 +102,11 @@ def create(*, owner_id: int, organisation_id: int | None, name: str, is_active: 
            currency: str, hourly_rate: str | None, client_id: str | None,
            created: datetime) -> Project:
     """Store a new project (no team: operators assign teams later)."""
-    project = Project(str(uuid.uuid4()), owner_id=owner_id, organisation_id=organisation_id,
+    project_id = str(uuid.uuid4())
+    project = Project(project_id, owner_id=owner_id, organisation_id=organisation_id,
                       name=name, is_active=is_active, currency=currency,
-                      hourly_rate=hourly_rate, client_id=client_id, created=created)
+                      hourly_rate=hourly_rate, client_id=client_id, created=created,
+                      created_key=ordered_key(created, project_id))
     project.save(condition=Project.id.does_not_exist())
     return project
 
@@ -146,12 +152,22 @@ def projects_by_id(project_ids: Iterable[str]) -> dict[str, Project]:
     return {p.id: p for p in Project.batch_get(ids)} if ids else {}
 
 
+def listing(user_id: int, team_ids: Iterable[int]) -> pages.Listing:
+    """Projects the user owns or that belong to their teams, newest first (ties by id)."""
+    sources = [pages.Source("owner", Project, Project.by_owner, user_id)]
+    sources += [pages.Source(f"team:{team_id}", Project, Project.by_team, team_id)
+                for team_id in sorted(set(team_ids))]
+    return pages.Listing(tuple(sources), order=lambda p: p.created_key, descending=True)
+
+
 def visible_projects(user_id: int, team_ids: Iterable[int]) -> list[Project]:
-    """Projects the user owns or that belong to their teams, newest first."""
-    found = {p.id: p for p in Project.by_owner.query(user_id)}
-    for team_id in sorted(set(team_ids)):
-        found.update((p.id, p) for p in Project.by_team.query(team_id))
-    return sorted(found.values(), key=lambda p: (p.created, p.id), reverse=True)
+    """The complete list (see :func:`listing`)."""
+    return pages.read_all(listing(user_id, team_ids))
+
+
+def visible_projects_page(user_id: int, team_ids: Iterable[int], size: int,
+                          positions: dict | None) -> pages.Page:
+    return pages.read_page(listing(user_id, team_ids), size, positions)
 
 
 def projects_of_client(client_id: str) -> list[Project]:

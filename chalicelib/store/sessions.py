@@ -1,8 +1,12 @@
 """Tracked sessions in DynamoDB: the user's list, the running ones, and a project's by start time.
 
-``running_user_id`` exists only while a session runs, so the ``running`` index holds
-just the running sessions. The ``by_project`` index projects only the times: it is what
-invoicing reads, a bounded window of it per project. Writes that race are conditional
+The user's lists are read from indexes sorted by ``start_key`` (start time, then id), so
+each filter is a key condition: ``by_user`` (all), ``running`` (``running_user_id``
+exists only while a session runs), ``by_user_project`` (one project); the
+``started_after``/``started_before`` window is a range on the sort key. The only
+filter expressions left skip running sessions (``active=false``) or another project's
+running ones, so a page never reads far past what it shows. The ``by_project`` index
+projects only the times: it is what invoicing reads, a bounded window of it per project. Writes that race are conditional
 and answer in the session's own terms (:func:`close` → :class:`Closed`,
 :class:`AlreadyClosed`, :class:`NotStarted` or :class:`Missing`).
 """
@@ -18,7 +22,9 @@ from pynamodb.constants import STREAM_NEW_AND_OLD_IMAGE
 from pynamodb.exceptions import DeleteError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 
-from chalicelib.store.base import StageTableMeta, TableModel, condition_failed, update_actions
+from chalicelib.store import pages
+from chalicelib.store.base import (StageTableMeta, TableModel, condition_failed, ordered_key,
+                                   time_key, update_actions)
 
 
 class _ByUser(GlobalSecondaryIndex):
@@ -27,7 +33,7 @@ class _ByUser(GlobalSecondaryIndex):
         projection = AllProjection()
 
     user_id = NumberAttribute(hash_key=True)
-    start_time = UTCDateTimeAttribute(range_key=True)
+    start_key = UnicodeAttribute(range_key=True)
 
 
 class _Running(GlobalSecondaryIndex):
@@ -36,7 +42,16 @@ class _Running(GlobalSecondaryIndex):
         projection = AllProjection()
 
     running_user_id = NumberAttribute(hash_key=True)
-    start_time = UTCDateTimeAttribute(range_key=True)
+    start_key = UnicodeAttribute(range_key=True)
+
+
+class _ByUserProject(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by_user_project"
+        projection = AllProjection()
+
+    user_project = UnicodeAttribute(hash_key=True)
+    start_key = UnicodeAttribute(range_key=True)
 
 
 class _ByProject(GlobalSecondaryIndex):
@@ -61,9 +76,12 @@ class Session(TableModel):
     description = UnicodeAttribute(default="")
     started_via = UnicodeAttribute(default="api")
     running_user_id = NumberAttribute(null=True)
+    start_key = UnicodeAttribute()  # the user's lists' order: start time, then id
+    user_project = UnicodeAttribute()  # "<user id>#<project id>"
 
     by_user = _ByUser()
     running = _Running()
+    by_user_project = _ByUserProject()
     by_project = _ByProject()
 
     @property
@@ -119,10 +137,13 @@ def get_session(session_id: str) -> Session | None:
 def create(*, user_id: int, project_id: str, start_time: datetime, end_time: datetime | None,
            description: str, started_via: str) -> Session:
     """Store a new session (running when ``end_time`` is None)."""
-    session = Session(str(uuid.uuid4()), user_id=user_id, project_id=project_id,
+    session_id = str(uuid.uuid4())
+    session = Session(session_id, user_id=user_id, project_id=project_id,
                       start_time=start_time, end_time=end_time, description=description,
                       started_via=started_via,
-                      running_user_id=user_id if end_time is None else None)
+                      running_user_id=user_id if end_time is None else None,
+                      start_key=ordered_key(start_time, session_id),
+                      user_project=_user_project(user_id, project_id))
     session.save(condition=Session.id.does_not_exist())
     return session
 
@@ -158,6 +179,9 @@ def amend(session: Session, changes: dict) -> Session | None:
     reopens, so concurrent amendments of a closed session do not conflict. Returns the
     updated session, or None when it was closed or deleted meanwhile (read it again).
     """
+    changes = dict(changes)
+    if "project_id" in changes:
+        changes["user_project"] = _user_project(int(session.user_id), changes["project_id"])
     actions = update_actions(Session, changes)
     was_running = session.end_time is None
     if "end_time" in changes and was_running:
@@ -184,21 +208,42 @@ def delete(session_id: str, user_id: int) -> bool:
     return True
 
 
-def sessions_of(user_id: int, *, active: bool | None = None,
-                project_id: str | None = None) -> list[Session]:
-    """The user's sessions, newest start first (ties by id, descending)."""
-    condition = None
-    if project_id is not None:
-        condition = Session.project_id == project_id
+def _user_project(user_id: int, project_id: str) -> str:
+    return f"{user_id}#{project_id}"
+
+
+def listing(user_id: int, *, active: bool | None = None, project_id: str | None = None,
+            started_after: datetime | None = None,
+            started_before: datetime | None = None) -> pages.Listing:
+    """The user's sessions with these filters, newest start first (ties by id, descending)."""
+    start = None
+    if started_after is not None and started_before is not None:
+        start = Session.start_key.between(time_key(started_after), time_key(started_before))
+    elif started_after is not None:
+        start = Session.start_key >= time_key(started_after)
+    elif started_before is not None:
+        start = Session.start_key < time_key(started_before)
     if active is True:
-        found = Session.running.query(user_id, filter_condition=condition, scan_index_forward=False)
+        source = pages.Source("running", Session, Session.running, user_id, start,
+                              None if project_id is None else Session.project_id == project_id)
+    elif project_id is not None:
+        source = pages.Source("by_user_project", Session, Session.by_user_project,
+                              _user_project(user_id, project_id), start,
+                              Session.end_time.exists() if active is False else None)
     else:
-        if active is False:
-            closed = Session.end_time.exists()
-            condition = closed if condition is None else condition & closed
-        found = Session.by_user.query(user_id, filter_condition=condition,
-                                      scan_index_forward=False)
-    return sorted(found, key=lambda s: (s.start_time, s.id), reverse=True)
+        source = pages.Source("by_user", Session, Session.by_user, user_id, start,
+                              Session.end_time.exists() if active is False else None)
+    return pages.Listing((source,), order=lambda s: s.start_key, descending=True)
+
+
+def sessions_of(user_id: int, **filters) -> list[Session]:
+    """The complete list (see :func:`listing`)."""
+    return pages.read_all(listing(user_id, **filters))
+
+
+def sessions_page(user_id: int, size: int, positions: dict | None, **filters) -> pages.Page:
+    """One page of the list (see :func:`listing`) from ``positions``."""
+    return pages.read_page(listing(user_id, **filters), size, positions)
 
 
 def closed_spans(project_id: str, earliest_start: datetime, before: datetime,

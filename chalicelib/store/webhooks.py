@@ -14,7 +14,8 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAt
 from pynamodb.exceptions import DeleteError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 
-from chalicelib.store.base import StageTableMeta, TableModel, condition_failed
+from chalicelib.store import pages
+from chalicelib.store.base import StageTableMeta, TableModel, condition_failed, ordered_key
 
 
 class _ByKey(GlobalSecondaryIndex):
@@ -23,7 +24,7 @@ class _ByKey(GlobalSecondaryIndex):
         projection = AllProjection()
 
     key_id = UnicodeAttribute(hash_key=True)
-    created_at = UTCDateTimeAttribute(range_key=True)
+    created_key = UnicodeAttribute(range_key=True)
 
 
 class _ByEventUser(GlobalSecondaryIndex):
@@ -59,6 +60,7 @@ class Subscription(TableModel):
     failure_count = NumberAttribute(default=0)
     event_user = UnicodeAttribute()
     event_organisation = UnicodeAttribute(null=True)
+    created_key = UnicodeAttribute()  # the key's list order: creation time, then id
 
     by_key = _ByKey()
     by_event_user = _ByEventUser()
@@ -86,9 +88,11 @@ def get_subscription(subscription_id: str) -> Subscription | None:
 def create(*, key_id: str, user_id: int, organisation_id: int | None, event: str,
            target_url: str, secret: str, created_at: datetime) -> Subscription:
     """Store a new subscription, indexed for fan-out by (event, user) and (event, organisation)."""
+    subscription_id = str(uuid.uuid4())
     subscription = Subscription(
-        str(uuid.uuid4()), key_id=key_id, user_id=user_id, organisation_id=organisation_id,
+        subscription_id, key_id=key_id, user_id=user_id, organisation_id=organisation_id,
         event=event, target_url=target_url, secret=secret, created_at=created_at,
+        created_key=ordered_key(created_at, subscription_id),
         failure_count=0, event_user=Subscription.user_key(event, user_id),
         event_organisation=None if organisation_id is None
         else Subscription.organisation_key(event, organisation_id))
@@ -96,9 +100,18 @@ def create(*, key_id: str, user_id: int, organisation_id: int | None, event: str
     return subscription
 
 
+def listing(key_id: str) -> pages.Listing:
+    """The key's subscriptions, newest first (ties by id, descending)."""
+    return pages.Listing((pages.Source("key", Subscription, Subscription.by_key, key_id),),
+                         order=lambda s: s.created_key, descending=True)
+
+
 def subscriptions_of_key(key_id: str) -> list[Subscription]:
-    return sorted(Subscription.by_key.query(key_id), key=lambda s: (s.created_at, s.id),
-                  reverse=True)
+    return pages.read_all(listing(key_id))
+
+
+def subscriptions_page(key_id: str, size: int, positions: dict | None) -> pages.Page:
+    return pages.read_page(listing(key_id), size, positions)
 
 
 def subscribers(event: str, user_ids: Iterable[int], organisation_id: int | None) -> list[str]:

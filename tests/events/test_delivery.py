@@ -1030,7 +1030,8 @@ def test_a_subscription_that_outlived_its_revoked_key_gets_nothing_and_is_remove
     Subscription("0f0e0d0c-0b0a-4090-8070-605040302010", key_id=account.key_id,
                  user_id=account.user_id, organisation_id=account.organisation_id,
                  event="session.closed", target_url="http://127.0.0.1:9/never", secret="0" * 64,
-                 created_at=_dt.now(_tz.utc), event_user=f"session.closed#{account.user_id}").save()
+                 created_at=_dt.now(_tz.utc), created_key="2026-06-26T09:00:00.000000#0f0e",
+                 event_user=f"session.closed#{account.user_id}").save()
     posts = []
     deliverer = Deliverer(post=lambda *a, **k: posts.append(a) or 200)
     message = {"subscription_id": "0f0e0d0c-0b0a-4090-8070-605040302010",

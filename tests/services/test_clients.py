@@ -66,7 +66,7 @@ def test_create_client_reports_every_bad_field(caller):
         service.create_client(caller, {"email": "billing@", "hourly_rate": "-1"}, clock=clock)
     assert raised.value.errors == {"name": [fields.REQUIRED], "email": [fields.NOT_AN_EMAIL],
                                    "hourly_rate": [fields.MIN_VALUE.format(n=0)]}
-    assert service.list_clients(caller) == []
+    assert service.list_clients(caller, {}).items == []
 
 
 def test_a_caller_without_organisation_is_denied_before_the_body_is_checked(solo):
@@ -74,7 +74,7 @@ def test_a_caller_without_organisation_is_denied_before_the_body_is_checked(solo
         with pytest.raises(PermissionDenied) as raised:
             service.create_client(solo, body, clock=clock)
         assert raised.value.detail == NO_ORGANISATION_FOR_CLIENTS
-    assert service.list_clients(solo) == []
+    assert service.list_clients(solo, {}).items == []
 
 
 def test_clients_are_the_organisations(caller, stranger, make_account):
@@ -86,7 +86,7 @@ def test_clients_are_the_organisations(caller, stranger, make_account):
         with pytest.raises(NotFound):
             service.get_client(stranger, client_id)
     assert service.organisation_client(stranger, client.id) is None
-    assert service.list_clients(stranger) == []
+    assert service.list_clients(stranger, {}).items == []
 
 
 def test_a_caller_without_organisation_sees_no_client(caller, solo):
@@ -99,7 +99,7 @@ def test_a_caller_without_organisation_sees_no_client(caller, solo):
 def test_list_clients_by_name(caller):
     for name in ("beta", "Alpha", "gamma"):
         service.create_client(caller, {"name": name}, clock=clock)
-    assert [c.name for c in service.list_clients(caller)] == ["Alpha", "beta", "gamma"]
+    assert [c.name for c in service.list_clients(caller, {}).items] == ["Alpha", "beta", "gamma"]
 
 
 def test_update_client_renames_and_formats_money(caller):

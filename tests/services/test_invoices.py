@@ -74,7 +74,7 @@ def test_create_invoice_refuses_a_client_of_another_organisation(caller, strange
     with pytest.raises(ValidationError) as raised:
         invoice(caller, theirs)
     assert raised.value.errors == {"client_id": [schemas.CLIENT_NOT_FOUND]}
-    assert service.list_invoices(caller, None, None) == []
+    assert service.list_invoices(caller, {"status": None, "client_id": None}).items == []
 
 
 def test_create_invoice_refuses_projects_of_another_client(caller, client):
@@ -85,7 +85,7 @@ def test_create_invoice_refuses_projects_of_another_client(caller, client):
         invoice(caller, client, project_ids=[stray.id])
     assert raised.value.errors == {"project_ids": [
         schemas.PROJECT_NOT_OF_CLIENT.format(project_id=stray.id)]}
-    assert service.list_invoices(caller, None, None) == []
+    assert service.list_invoices(caller, {"status": None, "client_id": None}).items == []
 
 
 def test_a_caller_without_organisation_is_denied_before_the_body_is_checked(make_account):
@@ -94,7 +94,7 @@ def test_a_caller_without_organisation_is_denied_before_the_body_is_checked(make
         with pytest.raises(PermissionDenied) as raised:
             service.create_invoice(solo, body, clock=clock)
         assert raised.value.detail == NO_ORGANISATION_FOR_INVOICES
-    assert service.list_invoices(solo, None, None) == []
+    assert service.list_invoices(solo, {"status": None, "client_id": None}).items == []
 
 
 def test_mark_paid_dates_the_payment_with_the_clocks_date(caller, client):
@@ -132,7 +132,8 @@ def test_another_organisations_invoice_is_not_found(caller, stranger, client):
 def test_list_invoices_checks_its_filters(caller, client):
     created = invoice(caller, client)
     with pytest.raises(ValidationError) as raised:
-        service.list_invoices(caller, "void", "not-a-uuid")
+        service.list_invoices(caller, {"status": "void", "client_id": "not-a-uuid"}).items
     assert set(raised.value.errors) == {"status", "client_id"}
-    assert [i.id for i in service.list_invoices(caller, "draft", client.id)] == [created.id]
-    assert service.list_invoices(caller, "paid", None) == []
+    listed = service.list_invoices(caller, {"status": "draft", "client_id": client.id}).items
+    assert [i.id for i in listed] == [created.id]
+    assert service.list_invoices(caller, {"status": "paid", "client_id": None}).items == []

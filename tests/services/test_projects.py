@@ -69,7 +69,7 @@ def test_a_client_of_another_organisation_is_not_found(caller, stranger):
     # every failing field in one error
     assert raised.value.errors == {"name": [fields.REQUIRED],
                                    "client_id": [schemas.CLIENT_NOT_FOUND]}
-    assert service.list_projects(caller) == []
+    assert service.list_projects(caller, {}).items == []
 
 
 def test_a_caller_without_organisation_links_no_client(make_account, caller):
@@ -102,7 +102,7 @@ def test_list_projects_is_newest_first(caller, stranger):
     old = service.create_project(caller, {"name": "Old"}, clock=lambda: NOW - timedelta(days=1))
     new = service.create_project(caller, {"name": "New"}, clock=clock)
     service.create_project(stranger, {"name": "Theirs"}, clock=clock)
-    assert [p.id for p in service.list_projects(caller)] == [new.id, old.id]
+    assert [p.id for p in service.list_projects(caller, {}).items] == [new.id, old.id]
 
 
 def test_update_project_formats_money_and_removes_with_null(caller):

@@ -218,9 +218,9 @@ def test_get_of_another_users_session_is_not_found(caller, stranger, project):
 def test_list_sessions_names_projects_and_checks_its_filters(caller, project):
     running = start(caller, project).session
     with pytest.raises(ValidationError) as raised:
-        service.list_sessions(caller, "yes", "not-a-uuid")
+        service.list_sessions(caller, {"active": "yes", "project_id": "not-a-uuid"}).items
     assert raised.value.errors == {"active": [schemas.ACTIVE_FILTER],
                                    "project_id": ["Must be a valid UUID."]}
-    listed = service.list_sessions(caller, "true", project.id)
+    listed = service.list_sessions(caller, {"active": "true", "project_id": project.id}).items
     assert [(v.session.id, v.project_name) for v in listed] == [(running.id, "Website")]
-    assert service.list_sessions(caller, "false", None) == []
+    assert service.list_sessions(caller, {"active": "false", "project_id": None}).items == []

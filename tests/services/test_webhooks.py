@@ -78,13 +78,13 @@ def test_create_subscription_reports_the_event_and_the_url_together(caller):
         "event": [fields.INVALID_CHOICE.format(value="invoice.deleted")],
         "target_url": [f"{INVALID_URL} hooks.example.com resolves to a blocked address "
                        "(10.0.0.7)."]}
-    assert service.list_subscriptions(caller) == []
+    assert service.list_subscriptions(caller, {}).items == []
 
 
 def test_subscriptions_belong_to_the_key_that_made_them(caller, other_key):
     mine = subscribe(caller)
     theirs = subscribe(other_key, "session.closed")
-    assert [s.id for s in service.list_subscriptions(caller)] == [mine.id]
+    assert [s.id for s in service.list_subscriptions(caller, {}).items] == [mine.id]
     assert service.get_subscription(caller, mine.id).id == mine.id
     for subscription_id in (theirs.id, "not-a-uuid", str(uuid.uuid4())):
         with pytest.raises(NotFound):

@@ -17,7 +17,9 @@ ORG, OTHER_ORG = 10, 20
 FIELDS = dict(status="draft", subtotal="40.00", tax_rate="0.00", tax_amount="0.00",
               total="40.00", currency="USD", period_start="2026-06-01",
               period_end="2026-06-30", due_date="2026-07-15", paid_date=None, notes="",
-              overlap_strategy="add", line_items=[{"project_id": "p", "seconds": 3600}])
+              overlap_strategy="add", line_items=[
+                  {"project_id": "p", "project_name": "Site", "seconds": 3600, "hours": "1.00",
+                   "rate": "40.00", "amount": "40.00"}])
 
 
 def number(sequence: int) -> str:
@@ -38,12 +40,14 @@ def counter(organisation_id: int, created: datetime) -> int:
 
 def test_save_numbered_reads_the_counter_and_writes_both_in_one_transaction(dynamodb_calls):
     invoice = save()
-    assert dynamodb_calls.operations == ["GetItem", "TransactWriteItems"]
+    # the lines first (one batch), then the counter and the invoice in one transaction
+    assert dynamodb_calls.operations == ["BatchWriteItem", "GetItem", "TransactWriteItems"]
     assert invoice.invoice_number == "INV-0001"
     stored = store.get_invoice(invoice.id)
     assert (stored.invoice_number, stored.organisation_id, stored.client_id, stored.created,
-            stored.total, stored.line_items, stored.paid_date) == (
-        "INV-0001", ORG, "client-1", JUNE, "40.00", FIELDS["line_items"], None)
+            stored.total, stored.paid_date) == (
+        "INV-0001", ORG, "client-1", JUNE, "40.00", None)
+    assert [line.to_dict() for line in store.lines_of(invoice.id)] == FIELDS["line_items"]
     assert counter(ORG, JUNE) == 1
 
 

@@ -5,6 +5,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 from chalicelib.store import sessions as store
+from chalicelib.store.base import ordered_key
 from chalicelib.store.sessions import AlreadyClosed, Closed, Missing, NotStarted, Session
 
 UTC = timezone.utc
@@ -271,13 +272,16 @@ def test_closed_spans_reads_only_the_index_with_queries_and_no_limit(dynamodb_ca
 def test_closed_spans_follows_every_1mb_page(dynamodb_calls):
     """Index items as large as a key allows (a 2 KB project id) overflow DynamoDB's 1 MB page
     with a few hundred sessions; every page is read and nothing is left out."""
-    project_id = "p" * 2048  # the partition key's maximum size
+    project_id = "p" * 2000  # near the partition key's maximum (2,048 bytes, user prefix too)
     count = 520
     with Session.batch_write() as batch:  # as store.create writes them, 25 to a request
         for n in range(count):
             begin = WINDOW_START + timedelta(minutes=n)
-            batch.save(Session(str(uuid.uuid4()), user_id=ALICE, project_id=project_id,
-                               start_time=begin, end_time=begin + timedelta(minutes=1)))
+            session_id = str(uuid.uuid4())
+            batch.save(Session(session_id, user_id=ALICE, project_id=project_id,
+                               start_time=begin, end_time=begin + timedelta(minutes=1),
+                               start_key=ordered_key(begin, session_id),
+                               user_project=f"{ALICE}#{project_id}"))
     dynamodb_calls.clear()
     found = spans(project_id)
     assert len(found) == count and found[0][0] == WINDOW_START

@@ -1,0 +1,66 @@
+"""Lists and their pages for every service: the complete list, or a page and the next cursor.
+
+The cursor is bound to the list, its filters and the calling key (see
+:mod:`chalicelib.domain.pages`); what it holds is the store's positions, signed with the
+stage's secret so that nothing in it is trusted unsigned.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from chalicelib.auth.caller import Caller
+from chalicelib.config import ConfigError, settings
+from chalicelib.domain import fields, pages
+from chalicelib.errors import ValidationError
+
+
+@dataclass(frozen=True)
+class Listed:
+    """The items to show and, for a page with more after it, the next page's cursor."""
+
+    items: list
+    next_cursor: str | None = None
+
+
+def validated(schema: fields.Schema | None, query: Mapping[str, str | None]
+              ) -> tuple[dict, pages.PageRequest | None]:
+    """The list's filters and the page asked for; every bad one in one 400 (SPEC section 1)."""
+    problems: dict = {}
+    filters: dict = {}
+    if schema is not None:
+        try:
+            filters = schema.validate({name: value for name, value in query.items()
+                                       if value is not None and name in schema.fields})
+        except ValidationError as exc:
+            problems.update(exc.errors)
+    page = None
+    try:
+        page = pages.page_request(query.get("page_size"), query.get("cursor"))
+    except ValidationError as exc:
+        problems.update(exc.errors)
+    if problems:
+        raise ValidationError(problems)
+    return filters, page
+
+
+def _secret() -> bytes:
+    secret = settings().cursor_secret
+    if secret is None:
+        raise ConfigError("TEMPORALIST_CURSOR_SECRET is required outside the local stage")
+    return secret
+
+
+def listed(name: str, caller: Caller, filters: Mapping[str, Any],
+           page: pages.PageRequest | None, complete: Callable[[], list],
+           read_page: Callable[[int, dict | None], Any]) -> Listed:
+    """The complete list (``complete()``), or the page asked for (``read_page(size, positions)``)."""
+    if page is None:
+        return Listed(complete())
+    binding = pages.binding(name, caller.key_id, filters)
+    positions = (pages.decode_cursor(_secret(), binding, page.cursor)
+                 if page.cursor is not None else None)
+    found = read_page(page.size, positions)
+    cursor = (pages.encode_cursor(_secret(), binding, found.positions)
+              if found.positions is not None else None)
+    return Listed(found.items, cursor)

@@ -1,0 +1,180 @@
+"""Lists read from indexes: the complete list, or one page that costs one Query page per index.
+
+A list is one or more *sources* (a key condition on an index whose sort key is the
+list's order, e.g. a user's sessions newest first), merged in that order and without
+duplicates (a project may be both the caller's and their team's). Every index's sort key
+is unique (a time, then the item's id), so the index order is exactly the list's order,
+ties included, and a position in it is exact.
+
+A page asks each source for one Query page of ``size + 1`` items from its position.
+An item is safe to show only when no source could still have an unseen item before it;
+the last item a source returned while it has more (its *boundary*) is never shown, so
+whenever a next page is announced it starts with at least that item — a page never
+leads to an empty one. A source whose filter let nothing through a whole Query page
+gives no such item, so it is read on, in growing steps (the one case that costs more
+than one Query page per index; what the filters skip is few: running sessions among
+closed ones, another status among one client's invoices).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator
+
+from pynamodb.expressions.condition import Condition
+from pynamodb.indexes import Index
+
+from chalicelib.store.base import TableModel
+
+DONE = "done"  # a source's position once it has nothing more
+
+
+@dataclass(frozen=True)
+class Source:
+    """A key condition on one index (or on the table itself), read in the list's order."""
+
+    name: str                      # its position's name in a cursor
+    model: type[TableModel]
+    index: Index | None            # None: the table's own key
+    hash_key: Any
+    range_key_condition: Condition | None = None
+    filter_condition: Condition | None = None
+
+
+@dataclass(frozen=True)
+class Listing:
+    """Sources of one list and its order: ``order(item)`` ascending, or descending if newest first."""
+
+    sources: tuple[Source, ...]
+    order: Callable[[Any], Any]
+    descending: bool = True
+
+
+@dataclass
+class Page:
+    items: list
+    positions: dict[str, Any] | None  # where the next page starts; None: this is the last
+
+
+@dataclass
+class _Read:
+    source: Source
+    start: dict | None  # where its last Query began (past what its filter skipped)
+    items: list = field(default_factory=list)
+    more: bool = False
+
+
+def _key_names(source: Source) -> list[str]:
+    model, index = source.model, source.index
+    names = [model._hash_keyname] + ([model._range_keyname] if model._range_keyname else [])
+    if index is not None:
+        names += [a.attr_name for a in index.Meta.attributes.values()
+                  if a.is_hash_key or a.is_range_key]
+    return list(dict.fromkeys(names))
+
+
+def _position_of(source: Source, item: TableModel) -> dict:
+    """The exclusive start key that resumes ``source`` just after ``item``."""
+    serialized = item.serialize(null_check=False)
+    return {name: serialized[name] for name in _key_names(source)}
+
+
+def _query(source: Source, descending: bool, limit: int | None,
+           start: dict | None) -> tuple[list, dict | None]:
+    """One Query call: the items (as models) and the LastEvaluatedKey."""
+    connection = source.model._get_connection()
+    result = connection.query(
+        source.hash_key, range_key_condition=source.range_key_condition,
+        filter_condition=source.filter_condition, exclusive_start_key=start,
+        index_name=None if source.index is None else source.index.Meta.index_name, limit=limit,
+        scan_index_forward=not descending)
+    items = [source.model.from_raw_data(raw) for raw in result.get("Items", [])]
+    return items, result.get("LastEvaluatedKey")
+
+
+def _identity(item: TableModel) -> tuple:
+    return tuple(item._get_keys().values()) if hasattr(item, "_get_keys") else (id(item),)
+
+
+def read_all(listing: Listing) -> list:
+    """The complete list: every source read to its end, merged in order."""
+    found: dict[tuple, Any] = {}
+    for source in listing.sources:
+        start = None
+        while True:
+            items, start = _query(source, listing.descending, None, start)
+            for item in items:
+                found.setdefault(_identity(item), item)
+            if not start:
+                break
+    return sorted(found.values(), key=listing.order, reverse=listing.descending)
+
+
+def iter_all(source: Source, descending: bool = True) -> Iterator:
+    """One source's items in order, read a Query page at a time as they are consumed."""
+    start = None
+    while True:
+        items, start = _query(source, descending, None, start)
+        yield from items
+        if not start:
+            return
+
+
+def read_page(listing: Listing, size: int, positions: dict[str, Any] | None) -> Page:
+    """At most ``size`` items from ``positions`` (None: the start), and where to go on."""
+    positions = dict(positions or {})
+    key = listing.order
+    reads: list[_Read] = []
+    for source in listing.sources:
+        start = positions.get(source.name)
+        if start == DONE:
+            continue
+        read = _Read(source, start)
+        limit = size + 1
+        while True:  # one Query page, unless the filter let nothing through it
+            items, last = _query(source, listing.descending, limit, read.start)
+            read.items, read.more = items, bool(last)
+            if items or not last:
+                break
+            read.start, limit = last, limit * 4  # skip on, in larger steps
+        reads.append(read)
+
+    def before(a, b) -> bool:  # a comes before b in the list's order
+        return key(a) > key(b) if listing.descending else key(a) < key(b)
+
+    boundaries = [r.items[-1] for r in reads if r.more and r.items]
+    merged: dict[tuple, Any] = {}
+    for read in reads:
+        for item in read.items:
+            merged.setdefault(_identity(item), item)
+    ordered = sorted(merged.values(), key=key, reverse=listing.descending)
+    safe = [item for item in ordered if all(before(item, b) for b in boundaries)]
+    if not safe and ordered:  # cannot happen with items under 400 KB in 1 MB pages
+        safe = ordered[:1]
+    shown = safe[:size]
+    shown_ids = {_identity(item) for item in shown}
+
+    next_positions: dict[str, Any] = {}
+    for read in reads:
+        consumed = [item for item in read.items if _identity(item) in shown_ids]
+        if consumed:
+            last_shown = consumed[-1]
+            everything = len(consumed) == len(read.items)
+            next_positions[read.source.name] = (DONE if everything and not read.more
+                                                else _position_of(read.source, last_shown))
+        else:
+            next_positions[read.source.name] = (DONE if not read.items and not read.more
+                                                else read.start)
+    for source in listing.sources:  # sources that were already done stay so
+        next_positions.setdefault(source.name, positions.get(source.name, DONE))
+    if all(value == DONE for value in next_positions.values()):
+        return Page(shown, None)
+    return Page(shown, next_positions)
+
+
+def positions_are_for(listing: Listing, positions: dict[str, Any]) -> bool:
+    """A cursor's positions name exactly this listing's sources."""
+    return set(positions) == {source.name for source in listing.sources}
+
+
+def items_of(pages: Iterable[Page]) -> list:
+    return [item for page in pages for item in page.items]
