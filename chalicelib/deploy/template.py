@@ -14,8 +14,9 @@ Each part comes from the one place its truth lives:
   config, tracing, role, alarms, dashboard widgets) and none is invented.
 
 Operations come with the stack: JSON logs with retention, API Gateway access logs,
-X-Ray on the stage and the functions, stage throttling, alarms to an SNS topic and a
-dashboard (:func:`operations`).
+X-Ray on the stage and the functions, stage throttling (:func:`rest_api_override`,
+:func:`api_operations`), alarms to an SNS topic (:func:`alarms`) and a dashboard
+(:func:`dashboard_body`).
 
 Chalice merges this template into its SAM template key by key (a list replaces a list).
 """
