@@ -24,7 +24,8 @@ BATCH_GET = "dynamodb:BatchGetItem"
 PUT = "dynamodb:PutItem"
 UPDATE = "dynamodb:UpdateItem"
 DELETE = "dynamodb:DeleteItem"
-QUERY = "dynamodb:Query"  # on an index: no request path queries a base table, none scans
+BATCH_WRITE = "dynamodb:BatchWriteItem"
+QUERY = "dynamodb:Query"  # on an index (or a base table's partition below); nothing scans
 SEND = "sqs:SendMessage"
 
 # Not called by our code: Lambda's SQS event source mapping polls the queue with the
@@ -76,8 +77,10 @@ FUNCTIONS: dict[str, FunctionAccess] = {
                         ("by_client", "by_owner", "by_team")),
             TableAccess("clients", (GET, PUT, UPDATE), ("by_organisation",)),
             TableAccess("sessions", (GET, PUT, UPDATE, DELETE),
-                        ("by_project", "by_user", "running")),
-            TableAccess("invoices", (GET, PUT, UPDATE), ("by_client", "by_organisation")),
+                        ("by_project", "by_user", "by_user_project", "running")),
+            TableAccess("invoices", (GET, PUT, UPDATE),
+                        ("by_organisation", "by_organisation_client", "by_organisation_status")),
+            TableAccess("invoice_lines", (BATCH_WRITE, QUERY)),  # one invoice's lines: its partition
             TableAccess("webhooks", (GET, PUT, DELETE), ("by_key",)),
             TableAccess("idempotency", (GET, PUT, UPDATE, DELETE)),  # DELETE: a 5xx frees the key
         ),
