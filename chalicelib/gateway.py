@@ -51,6 +51,10 @@ GATEWAY_RESPONSES: dict[str, GatewayResponse] = {
     )
 }
 
+# API Gateway's own limit on a request's payload (REST APIs: 10 MB); it answers a larger
+# one with REQUEST_TOO_LARGE before any function runs.
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
+
 _VARIABLE = re.compile(r"\$context\.(authorizer\.\w+|error\.messageString)")
 
 

@@ -23,6 +23,9 @@ ACTIVE_FILTER = 'Must be "true" or "false".'
 CLIENT_NOT_FOUND = "Client not found."
 PROJECT_NOT_FOUND = "Project not found."
 PROJECT_NOT_OF_CLIENT = "Project {project_id} does not belong to this client."
+# Errors that echo input stay smaller than it: past this many, the rest are counted.
+MAX_ECHOED_ITEMS = 100
+MORE_PROJECTS_NOT_OF_CLIENT = "And {count} more projects that do not belong to this client."
 INVOICE_NOT_SENDABLE = "Only draft or sent invoices can be sent."
 SESSION_ALREADY_CLOSED = "Session is already closed."
 

@@ -64,6 +64,10 @@ class LocalGateway:
             log.exception("local gateway failure on %s %s", method, path.split("?")[0])
             return self._gateway_response("DEFAULT_5XX")
 
+    def payload_too_large(self) -> GatewayResult:
+        """API Gateway's answer to a body over its own limit (the function never runs)."""
+        return self._gateway_response("REQUEST_TOO_LARGE")
+
     def _handle(self, method: str, path: str, headers: dict[str, str],
                 body: bytes | None) -> GatewayResult:
         if not path.startswith("/") or path.startswith("//"):

@@ -16,6 +16,7 @@ from typing import Callable
 from urllib.parse import urlsplit
 
 from chalicelib import errors
+from chalicelib.gateway import MAX_PAYLOAD_BYTES
 from chalicelib.local.gateway import LocalGateway
 
 # RFC 9110's token: what a method name may be made of.
@@ -40,6 +41,10 @@ class _BadRequest(Exception):
     """The request's framing is malformed (its target, length or chunks)."""
 
 
+class _TooLarge(Exception):
+    """The body is over API Gateway's payload limit (answered without reading it)."""
+
+
 class _Handler(BaseHTTPRequestHandler):
     gateway: LocalGateway
     protocol_version = "HTTP/1.1"
@@ -61,8 +66,12 @@ class _Handler(BaseHTTPRequestHandler):
         except _BadRequest:
             self.send_error(HTTPStatus.BAD_REQUEST)
             return
-        headers = {name: value for name, value in self.headers.items()}
-        result = self.gateway.handle(self.command, target, headers, body)
+        except _TooLarge:
+            self.close_connection = True  # the rest of the body is not read
+            body, result = None, self.gateway.payload_too_large()
+        else:
+            headers = {name: value for name, value in self.headers.items()}
+            result = self.gateway.handle(self.command, target, headers, body)
         self.send_response(result.status_code)
         for name, value in result.headers.items():
             if name.lower() not in ("content-length", "connection", "transfer-encoding"):
@@ -84,10 +93,12 @@ class _Handler(BaseHTTPRequestHandler):
         if not length.strip().isdigit():
             raise _BadRequest("content-length")
         size = int(length)
+        if size > MAX_PAYLOAD_BYTES:
+            raise _TooLarge()
         return self.rfile.read(size) if size else None
 
     def _read_chunked(self) -> bytes:
-        chunks = []
+        chunks, received = [], 0
         while True:
             line = self.rfile.readline(65537)
             try:
@@ -96,6 +107,9 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _BadRequest("chunk size") from None
             if size == 0:
                 break
+            received += size
+            if received > MAX_PAYLOAD_BYTES:
+                raise _TooLarge()
             chunks.append(self.rfile.read(size))
             if self.rfile.readline(3) not in (b"\r\n", b"\n"):
                 raise _BadRequest("chunk end")

@@ -15,6 +15,7 @@ back into these three responses anyway.
 """
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -27,6 +28,7 @@ from chalicelib.domain.timestamps import Clock, utc_now
 from chalicelib.lazy import LazyModule
 
 store = LazyModule("chalicelib.store.idempotency")  # only requests that carry a key need it
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ def run_once(api_key_id: str, key: str, request_hash: str, produce: Callable[[],
         claim_id = str(uuid.uuid4())
         if store.claim(record_key, request_hash, claim_id, now,
                        locked_until=now + timedelta(seconds=LOCK_SECONDS), expires_at=now + TTL):
-            return _run_claimed(record_key, claim_id, produce)
+            return _run_claimed(record_key, claim_id, produce, expires_at=now + TTL)
         found = store.existing(record_key)
         if found is None:
             continue
@@ -60,11 +62,12 @@ def run_once(api_key_id: str, key: str, request_hash: str, produce: Callable[[],
         if found.state != store.COMPLETED:
             raise errors.Conflict(IN_PROGRESS)
         return Answer(int(found.status_code), {**(found.headers or {}), REPLAYED: "true"},
-                      found.body or "")
+                      store.body_of(found))
     raise errors.Conflict(IN_PROGRESS)
 
 
-def _run_claimed(record_key: str, claim_id: str, produce: Callable[[], Answer]) -> Answer:
+def _run_claimed(record_key: str, claim_id: str, produce: Callable[[], Answer],
+                 expires_at) -> Answer:
     try:
         answer = produce()
     except BaseException:
@@ -73,5 +76,12 @@ def _run_claimed(record_key: str, claim_id: str, produce: Callable[[], Answer]) 
     if answer.status_code >= 500:
         store.release(record_key, claim_id)
         return answer
-    store.complete(record_key, claim_id, answer.status_code, dict(answer.headers), answer.body)
+    try:
+        store.complete(record_key, claim_id, answer.status_code, dict(answer.headers),
+                       answer.body, expires_at)
+    except Exception:
+        # Never leave the claim "in progress": a retry may run the request again (the
+        # client already has this answer), which beats a minute of 409s.
+        log.exception("storing the answer to an Idempotency-Key failed; claim released")
+        store.release(record_key, claim_id)
     return answer

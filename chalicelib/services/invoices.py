@@ -9,6 +9,7 @@ project's whole history.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Iterable, Mapping
@@ -78,8 +79,12 @@ def _billed_projects(client: Client, project_ids: list[str] | None) -> list[Proj
     strangers = [pid for pid in project_ids
                  if pid not in found or found[pid].client_id != client.id]
     if strangers:
-        raise ValidationError({"project_ids": [
-            schemas.PROJECT_NOT_OF_CLIENT.format(project_id=pid) for pid in strangers]})
+        shown = strangers[:schemas.MAX_ECHOED_ITEMS]
+        messages = [schemas.PROJECT_NOT_OF_CLIENT.format(project_id=pid) for pid in shown]
+        if len(strangers) > len(shown):
+            messages.append(schemas.MORE_PROJECTS_NOT_OF_CLIENT.format(
+                count=len(strangers) - len(shown)))
+        raise ValidationError({"project_ids": messages})
     return [found[pid] for pid in project_ids]
 
 
@@ -89,14 +94,22 @@ def _earlier(moment: datetime, span: timedelta) -> datetime:
     return moment - span if moment - earliest > span else earliest
 
 
+SPAN_READERS = 16  # per-project Queries run side by side: 1,000 projects stay far from 29 s
+
+
 def _tracked_spans(projects: Iterable[Project],
                    window: invoicing.BillingWindow) -> list[invoicing.TrackedSpan]:
-    spans = []
-    for project in projects:
+    def spans_of(project: Project) -> list[invoicing.TrackedSpan]:
         earliest = _earlier(window.start, project.longest_span())
-        for session in session_store.closed_spans(project.id, earliest, window.end, window.start):
-            spans.append(invoicing.TrackedSpan(project.id, session.start_time, session.end_time))
-    return spans
+        return [invoicing.TrackedSpan(project.id, session.start_time, session.end_time)
+                for session in session_store.closed_spans(project.id, earliest, window.end,
+                                                          window.start)]
+
+    projects = list(projects)
+    if len(projects) <= 1:
+        return [span for project in projects for span in spans_of(project)]
+    with ThreadPoolExecutor(max_workers=min(SPAN_READERS, len(projects))) as pool:
+        return [span for spans in pool.map(spans_of, projects) for span in spans]
 
 
 def require_organisation(caller: Caller) -> None:

@@ -10,15 +10,16 @@ A page asks each source for one Query page of ``size + 1`` items from its positi
 An item is safe to show only when no source could still have an unseen item before it;
 the last item a source returned while it has more (its *boundary*) is never shown, so
 whenever a next page is announced it starts with at least that item — a page never
-leads to an empty one. A source whose filter let nothing through a whole Query page
-gives no such item, so it is read on, in growing steps (the one case that costs more
-than one Query page per index; what the filters skip is few: running sessions among
-closed ones, another status among one client's invoices).
+leads to an empty one. A source with a filter (not a key condition) may return fewer
+than ``size + 1`` of a Query page's items, so it is read on, in growing steps, until it
+has them or ends: the one case that costs more than one Query page per index, and what
+those filters skip is little (running sessions among closed ones, a status among one
+client's invoices).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable
 
 from pynamodb.expressions.condition import Condition
 from pynamodb.indexes import Index
@@ -58,7 +59,7 @@ class Page:
 @dataclass
 class _Read:
     source: Source
-    start: dict | None  # where its last Query began (past what its filter skipped)
+    start: dict | None  # where this page began reading it
     items: list = field(default_factory=list)
     more: bool = False
 
@@ -109,16 +110,6 @@ def read_all(listing: Listing) -> list:
     return sorted(found.values(), key=listing.order, reverse=listing.descending)
 
 
-def iter_all(source: Source, descending: bool = True) -> Iterator:
-    """One source's items in order, read a Query page at a time as they are consumed."""
-    start = None
-    while True:
-        items, start = _query(source, descending, None, start)
-        yield from items
-        if not start:
-            return
-
-
 def read_page(listing: Listing, size: int, positions: dict[str, Any] | None) -> Page:
     """At most ``size`` items from ``positions`` (None: the start), and where to go on."""
     positions = dict(positions or {})
@@ -129,13 +120,16 @@ def read_page(listing: Listing, size: int, positions: dict[str, Any] | None) -> 
         if start == DONE:
             continue
         read = _Read(source, start)
-        limit = size + 1
-        while True:  # one Query page, unless the filter let nothing through it
-            items, last = _query(source, listing.descending, limit, read.start)
-            read.items, read.more = items, bool(last)
-            if items or not last:
+        limit, at = size + 1, start
+        while True:
+            items, last = _query(source, listing.descending, limit, at)
+            read.items += items
+            read.more = bool(last)
+            # A filter may leave fewer than the page and its boundary: read on (the one
+            # case with more than one Query page), in growing steps.
+            if not last or source.filter_condition is None or len(read.items) > size:
                 break
-            read.start, limit = last, limit * 4  # skip on, in larger steps
+            at, limit = last, limit * 4
         reads.append(read)
 
     def before(a, b) -> bool:  # a comes before b in the list's order
@@ -169,12 +163,3 @@ def read_page(listing: Listing, size: int, positions: dict[str, Any] | None) -> 
     if all(value == DONE for value in next_positions.values()):
         return Page(shown, None)
     return Page(shown, next_positions)
-
-
-def positions_are_for(listing: Listing, positions: dict[str, Any]) -> bool:
-    """A cursor's positions name exactly this listing's sources."""
-    return set(positions) == {source.name for source in listing.sources}
-
-
-def items_of(pages: Iterable[Page]) -> list:
-    return [item for page in pages for item in page.items]

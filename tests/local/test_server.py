@@ -227,3 +227,22 @@ def test_a_burst_of_new_connections_is_all_answered(server, aws):
     for thread in threads:
         thread.join(TIMEOUT * 2)
     assert results == [(404, {"detail": "Not found."})] * BURST
+
+
+# -- payload limits: API Gateway's own, before the function's 1 MiB ---------------------------
+
+def test_a_body_over_api_gateways_limit_is_its_413_without_being_read(server, account):
+    from chalicelib.gateway import MAX_PAYLOAD_BYTES
+    status, headers, answer = raw(server, (
+        "POST /api/v1/projects/ HTTP/1.1\r\nHost: x\r\n"
+        f"Authorization: Bearer {account.token}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {MAX_PAYLOAD_BYTES + 1}\r\n\r\n").encode() + b"{")
+    assert (status, json.loads(answer)) == (413, {"detail": "Request body is too large."})
+    assert headers["Content-Type"] == "application/json"
+
+
+def test_a_body_between_1_mib_and_the_gateways_limit_is_the_functions_413(server, account):
+    body = b'{"name": "x", "pad": "' + b"x" * (1024 * 1024) + b'"}'
+    status, _, answer = request(server, "POST", "/api/v1/projects/",
+                                {**bearer(account), "Content-Type": "application/json"}, body)
+    assert (status, json.loads(answer)) == (413, {"detail": "Request body is too large."})

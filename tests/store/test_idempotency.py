@@ -21,8 +21,9 @@ def claim(claim_id: str, now: datetime = NOW, request_hash: str = "hash-1",
                        expires_at=now + TTL)
 
 
-def complete(claim_id: str, status_code: int = 201) -> None:
-    store.complete(KEY, claim_id, status_code, {"Content-Type": "application/json"}, '{"id": 1}')
+def complete(claim_id: str, status_code: int = 201, body: str = '{"id": 1}') -> None:
+    store.complete(KEY, claim_id, status_code, {"Content-Type": "application/json"}, body,
+                   expires_at=NOW + TTL)
 
 
 def test_the_first_claim_wins_and_is_in_progress():
@@ -58,7 +59,8 @@ def test_complete_attaches_the_response():
     claim("first")
     complete("first")
     record = store.existing(KEY)
-    assert (record.state, record.status_code, record.headers, record.body, record.claim_id) == (
+    assert (record.state, record.status_code, record.headers, store.body_of(record),
+            record.claim_id) == (
         store.COMPLETED, 201, {"Content-Type": "application/json"}, '{"id": 1}', "first")
 
 
@@ -127,3 +129,39 @@ def test_concurrent_claims_of_an_expired_record_have_one_winner(all_at_once):
     assert won.count(True) == 1
     record = store.existing(KEY)
     assert (record.claim_id, record.state) == (claim_ids[won.index(True)], store.IN_PROGRESS)
+
+
+# --- bodies of any size: compressed, then split across part items ----------------------------
+
+def _incompressible(characters: int, seed: int = 7) -> str:
+    import random
+    rng = random.Random(seed)
+    return "".join(chr(rng.randrange(0x4E00, 0x9FFF)) for _ in range(characters))
+
+
+@pytest.mark.parametrize("characters", [0, 1, 100_000, 400_000])
+def test_a_body_of_any_size_comes_back_byte_for_byte(characters, dynamodb_calls):
+    """Up to 1.2 MB of CJK text (3 bytes each, barely compressible): past one item's 400 KB."""
+    body = _incompressible(characters)
+    claim("first")
+    complete("first", 400, body)
+    record = store.existing(KEY)
+    dynamodb_calls.clear()
+    assert store.body_of(record) == body
+    assert dynamodb_calls.operations == (["BatchGetItem"] if record.body_parts else [])
+    if len(body.encode()) > 400 * 1024:
+        assert record.body_parts >= 1
+
+
+def test_a_missing_part_is_reported_not_replayed_wrong():
+    claim("first")
+    complete("first", 400, _incompressible(400_000))
+    record = store.existing(KEY)
+    store.IdempotencyPart(f"{KEY}{store.PART_SEPARATOR}part1").delete()
+    with pytest.raises(store.CorruptRecord):
+        store.body_of(record)
+
+
+def test_no_idempotency_key_can_name_a_part():
+    """Keys are printable ASCII; the parts' separator is not."""
+    assert not store.PART_SEPARATOR.isprintable()
