@@ -19,7 +19,7 @@ import threading
 from typing import Any, Mapping
 
 from chalicelib import errors
-from chalicelib.domain import accounts, idempotency
+from chalicelib.domain import accounts, idempotency, pages
 from chalicelib.schema import bodies, operations, types
 
 OPENAPI_VERSION = "3.1.0"
@@ -44,6 +44,12 @@ that is not a UUID, does not exist or is not visible to your key gives 404. A kn
 with an unsupported method gives 405 with an `Allow` header. Timestamps are
 `YYYY-MM-DDTHH:MM:SSZ` (UTC); money is a string with two decimals and accepts a string
 or a number on input (scientific notation such as `"1e2"` is also accepted).
+
+**Pages (extension).** Lists are complete by default. With `page_size` (1-1000) a list
+answers at most that many items, still a bare array in the same order, plus
+`Link: <next page>; rel="next"` while more remain (the next page's URL carries an opaque
+`cursor` and the same filters). A complete list that would pass 5 MiB gets 400, asking
+for pages. Request bodies are at most 1 MiB (413 beyond).
 
 **Idempotency (extension).** Any POST may carry an `Idempotency-Key` (1-255 printable
 ASCII). The first answer (2xx or 4xx) is kept for 24 hours per API key; a repeat with the
@@ -96,8 +102,26 @@ def _components() -> dict:
             "WWWAuthenticate": {"required": True, "schema": {"type": "string", "const": "Bearer"}},
             "Allow": {"required": True, "description": "The methods the path supports.",
                       "schema": {"type": "string"}},
+            "Link": {"description": ('With `page_size`, while more items remain: '
+                                     '`<absolute URL of the next page>; rel="next"` (RFC 8288); '
+                                     'the last page has none.'),
+                     "schema": {"type": "string", "pattern": '^<[^>]+>; rel="next"$'}},
         },
-        "parameters": {"IdempotencyKey": {
+        "parameters": {"PageSize": {
+            "name": "page_size", "in": "query", "required": False,
+            "description": (f"Pages (extension): at most this many items "
+                            f"({pages.MIN_PAGE_SIZE}-{pages.MAX_PAGE_SIZE}), in the list's order; "
+                            "the `Link` header names the next page. Without it the list is "
+                            "complete, unless it would pass 5 MiB (then 400, asking for pages)."),
+            "schema": {"type": "integer", "minimum": pages.MIN_PAGE_SIZE,
+                       "maximum": pages.MAX_PAGE_SIZE}},
+            "Cursor": {
+            "name": "cursor", "in": "query", "required": False,
+            "description": ("Opaque: copied from the `Link` of the previous page, for the same "
+                            "list, filters and API key (else 404 "
+                            f'`{{"detail": "{pages.INVALID_CURSOR}"}}`); needs `page_size`.'),
+            "schema": {"type": "string"}},
+            "IdempotencyKey": {
             "name": idempotency.HEADER, "in": "header", "required": False,
             "description": ("Makes a retry safe: the first answer (2xx or 4xx) is stored for 24 "
                             "hours and replayed to repeats of the same request (extension)."),
@@ -107,9 +131,10 @@ def _components() -> dict:
         "responses": {
             "ValidationFailed": {
                 "description": ("Validation failed: a body keyed by field name (every failing "
-                                "field), or a `detail` (invalid JSON, an `Idempotency-Key` "
-                                "reused for a different request, or a state that forbids the "
-                                "action)."),
+                                "field, header or query parameter), or a `detail` (invalid "
+                                "JSON, an `Idempotency-Key` reused for a different request, a "
+                                "state that forbids the action, or a complete list over 5 MiB: "
+                                f'`{{"detail": "{pages.LIST_TOO_LARGE}"}}`).'),
                 "content": _json({"oneOf": [detail, _ref("schemas", "FieldErrors")]})},
             "Unauthorized": {
                 "description": "Missing, malformed, invalid or revoked API key: "
@@ -117,7 +142,9 @@ def _components() -> dict:
                 "headers": {"WWW-Authenticate": _ref("headers", "WWWAuthenticate")},
                 "content": _json(detail)},
             "NotFound": {"description": 'No such resource, or not visible to your key: '
-                                        f'`{{"detail": "{errors.NotFound.default_detail}"}}`.',
+                                        f'`{{"detail": "{errors.NotFound.default_detail}"}}`; '
+                                        f'or a cursor not issued for this list and key: '
+                                        f'`{{"detail": "{pages.INVALID_CURSOR}"}}`.',
                          "content": _json(detail)},
             "MethodNotAllowed": {
                 "description": ('The path exists but not with this method: '
@@ -127,6 +154,10 @@ def _components() -> dict:
                 "content": _json(detail)},
             "IdempotencyInProgress": {
                 "description": "A request with this `Idempotency-Key` is still running.",
+                "content": _json(detail)},
+            "PayloadTooLarge": {
+                "description": ("A body over 1 MiB (1,048,576 bytes); nothing is done: "
+                                f"`{_detail_json(errors.PayloadTooLarge())}`."),
                 "content": _json(detail)},
             "UnsupportedMediaType": {
                 "description": "The body is not JSON: "
@@ -169,6 +200,8 @@ def _operation(view_name: str, method: str, route: Any, path_params: list[str]) 
          "schema": {"type": "string", "format": "uuid"}} for name in path_params]
     parameters += [{"name": q.name, "in": "query", "required": False,
                     "description": q.description, "schema": q.schema} for q in op.query]
+    if op.many:
+        parameters += [_ref("parameters", "PageSize"), _ref("parameters", "Cursor")]
     if method == "POST":
         parameters.append(_ref("parameters", "IdempotencyKey"))
     if parameters:
@@ -192,6 +225,8 @@ def _operation(view_name: str, method: str, route: Any, path_params: list[str]) 
         success["content"] = {media: {"schema": {"type": "object"}} for media in op.media_types}
     if method == "POST":
         success["headers"] = {"Idempotent-Replayed": _ref("headers", "IdempotentReplayed")}
+    if op.many:
+        success["headers"] = {"Link": _ref("headers", "Link")}
     if op.links:
         success["links"] = {name: {"operationId": target,
                                    "parameters": {param: "$response.body#/id"},
@@ -203,7 +238,7 @@ def _operation(view_name: str, method: str, route: Any, path_params: list[str]) 
             "description": f'`{{"detail": "{op.bad_request}"}}`, or a field error as for any '
                            "request (e.g. a malformed `Idempotency-Key`).",
             "content": _json({"oneOf": [_ref("schemas", "Detail"), _ref("schemas", "FieldErrors")]})}
-    elif op.body or op.query or method == "POST":
+    elif op.body or op.query or op.many or method == "POST":
         responses["400"] = _ref("responses", "ValidationFailed")
     if not public:
         responses["401"] = _ref("responses", "Unauthorized")
@@ -211,8 +246,10 @@ def _operation(view_name: str, method: str, route: Any, path_params: list[str]) 
         result["x-scope"] = scope
     else:
         result["security"] = []
-    if path_params:
+    if path_params or op.many:
         responses["404"] = _ref("responses", "NotFound")
+    if method in ("POST", "PATCH"):
+        responses["413"] = _ref("responses", "PayloadTooLarge")
     if method == "POST":
         responses["409"] = _ref("responses", "IdempotencyInProgress")
     if op.body:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from chalicelib.domain import accounts, fields as f
 from chalicelib.domain import schemas
 from chalicelib.domain.events import TARGET_URL_LENGTH
-from chalicelib.schema import responses
+from chalicelib.schema import bodies, responses
 
 # Components: response bodies (:mod:`.responses`), request bodies from the validators.
 RESPONSE_SCHEMAS: dict[str, dict] = responses.SCHEMAS
@@ -83,6 +83,9 @@ class Operation:
 
 
 _UUID_FILTER = {"type": "string", "format": "uuid"}
+_DATETIME_FILTER = {"type": "string", "pattern": bodies.DATETIME_PATTERN,
+                    "description": "ISO 8601 as in bodies; offsets are converted to UTC.",
+                    "examples": ["2026-06-01T00:00:00Z"]}
 
 
 def _links(*operation_ids: str, param: str) -> dict[str, tuple[str, str]]:
@@ -114,7 +117,11 @@ OPERATIONS: dict[str, Operation] = {
         response="Session", many=True,
         query=(Query("active", {"type": "string", "enum": ["true", "false"]},
                      "`true`: running sessions only; `false`: finished ones only."),
-               Query("project_id", _UUID_FILTER, "Only sessions of this project."))),
+               Query("project_id", _UUID_FILTER, "Only sessions of this project."),
+               Query("started_after", _DATETIME_FILTER,
+                     "Only sessions that started at or after this time (extension)."),
+               Query("started_before", _DATETIME_FILTER,
+                     "Only sessions that started before this time (extension)."))),
     "create_session": Operation(
         "Sessions", "Start or log a session",
         "Omit `end_time` to start a session that is running now; include both `start_time` "
