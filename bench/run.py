@@ -94,6 +94,8 @@ def new_account(organisation_id=None, organisation="Dunder Mifflin", email="benc
 
 def seed_other_users(organisation_id: int, sessions: int) -> None:
     """Other users' projects and sessions, in this organisation and another one."""
+    from chalicelib.store import projects as project_store
+    from chalicelib.store import sessions as session_store
     from chalicelib.store.projects import Project
     from chalicelib.store.sessions import Session
     base = datetime(2026, 6, 1, tzinfo=timezone.utc)
@@ -103,15 +105,16 @@ def seed_other_users(organisation_id: int, sessions: int) -> None:
     with Project.batch_write() as projects, Session.batch_write() as batch:
         project_ids = []
         for owner in owners:
-            pid = str(uuid.uuid4())
-            project_ids.append((pid, owner))
-            projects.save(Project(pid, owner_id=owner, organisation_id=organisation_id,
-                                  name="Other", created=base, span_buckets={8}))
+            project = project_store.build(owner_id=owner, organisation_id=organisation_id,
+                                          name="Other", created=base)
+            project.span_buckets = {8}
+            project_ids.append((project.id, owner))
+            projects.save(project)
         for i in range(sessions):
             pid, owner = project_ids[i % len(project_ids)]
             start = base + timedelta(minutes=37 * i)
-            batch.save(Session(str(uuid.uuid4()), user_id=owner, project_id=pid, start_time=start,
-                               end_time=start + timedelta(minutes=30)))
+            batch.save(session_store.build(user_id=owner, project_id=pid, start_time=start,
+                                           end_time=start + timedelta(minutes=30)))
 
 
 def measure_operations(counter: CallCounter, world: World) -> dict[str, dict]:
@@ -226,8 +229,9 @@ def invoice_generation(sizes=(1000, 10000)) -> list[dict]:
     from chalicelib.domain import invoicing
     from chalicelib.services import invoices
     from chalicelib.store import accounts
-    from chalicelib.store.clients import Client
-    from chalicelib.store.projects import Project
+    from chalicelib.store import clients as client_store
+    from chalicelib.store import projects as project_store
+    from chalicelib.store import sessions as session_store
     from chalicelib.store.sessions import Session
 
     counter = CallCounter().install()
@@ -235,12 +239,14 @@ def invoice_generation(sizes=(1000, 10000)) -> list[dict]:
     for size in sizes:
         org, user, token = new_account(organisation=f"Invoicing {size}", email=f"i{size}@example.com")
         caller = Caller.from_context(caller_context(accounts.load_key(token.split("_")[2])))
-        client_id, project_id = str(uuid.uuid4()), str(uuid.uuid4())
         now = datetime.now(timezone.utc)
-        Client(client_id, organisation_id=org, name="Globex", name_key="globex", created=now,
-               hourly_rate="150.00").save()
-        Project(project_id, owner_id=user, organisation_id=org, name="Site", client_id=client_id,
-                hourly_rate="120.00", created=now, span_buckets={1}).save()
+        client_id = client_store.create(organisation_id=org, name="Globex", company="", email="",
+                                        hourly_rate="150.00", currency="USD", created=now).id
+        project = project_store.build(owner_id=user, organisation_id=org, name="Site",
+                                      client_id=client_id, hourly_rate="120.00", created=now)
+        project.span_buckets = {1}
+        project.save()
+        project_id = project.id
         window = invoicing.billing_window(date(2026, 6, 1), date(2026, 6, 30))
         step = (window.end - window.start) / size
         spans = []
@@ -250,8 +256,8 @@ def invoice_generation(sizes=(1000, 10000)) -> list[dict]:
                 end = start + min(step, timedelta(minutes=50))
                 start, end = start.replace(microsecond=0), end.replace(microsecond=0)
                 spans.append(invoicing.TrackedSpan(project_id, start, end))
-                batch.save(Session(str(uuid.uuid4()), user_id=user, project_id=project_id,
-                                   start_time=start, end_time=end))
+                batch.save(session_store.build(user_id=user, project_id=project_id,
+                                               start_time=start, end_time=end))
         body = {"client_id": client_id, "period_start": "2026-06-01", "period_end": "2026-06-30",
                 "tax_rate": "21.00"}
         with counter.counting() as calls:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from dataclasses import dataclass
 
 from chalice.app import Chalice
@@ -86,6 +87,7 @@ class LocalGateway:
             raise _Denied("MISSING_AUTHENTICATION_TOKEN")
         event["requestContext"]["httpMethod"] = route.method
         event["requestContext"]["stage"] = LocalARNBuilder.LOCAL_STAGE
+        event["requestContext"]["requestId"] = str(uuid.uuid4())  # as API Gateway gives each
         context = LambdaContext("api_handler", 512)
         if route.authorizer is not None:
             event["requestContext"]["authorizer"] = self._authorize(

@@ -98,15 +98,24 @@ def get_project(project_id: str) -> Project | None:
         return None
 
 
+def build(*, owner_id: int, organisation_id: int | None, name: str, created: datetime,
+          is_active: bool = False, currency: str = "USD", hourly_rate: str | None = None,
+          client_id: str | None = None) -> Project:
+    """A new project as it is stored, its index keys included (not yet written)."""
+    project_id = str(uuid.uuid4())
+    return Project(project_id, owner_id=owner_id, organisation_id=organisation_id,
+                   name=name, is_active=is_active, currency=currency,
+                   hourly_rate=hourly_rate, client_id=client_id, created=created,
+                   created_key=ordered_key(created, project_id))
+
+
 def create(*, owner_id: int, organisation_id: int | None, name: str, is_active: bool,
            currency: str, hourly_rate: str | None, client_id: str | None,
            created: datetime) -> Project:
     """Store a new project (no team: operators assign teams later)."""
-    project_id = str(uuid.uuid4())
-    project = Project(project_id, owner_id=owner_id, organisation_id=organisation_id,
-                      name=name, is_active=is_active, currency=currency,
-                      hourly_rate=hourly_rate, client_id=client_id, created=created,
-                      created_key=ordered_key(created, project_id))
+    project = build(owner_id=owner_id, organisation_id=organisation_id, name=name,
+                    is_active=is_active, currency=currency, hourly_rate=hourly_rate,
+                    client_id=client_id, created=created)
     project.save(condition=Project.id.does_not_exist())
     return project
 

@@ -134,16 +134,23 @@ def get_session(session_id: str) -> Session | None:
         return None
 
 
+def build(*, user_id: int, project_id: str, start_time: datetime, end_time: datetime | None,
+          description: str = "", started_via: str = "api") -> Session:
+    """A new session as it is stored, its index keys included (not yet written)."""
+    session_id = str(uuid.uuid4())
+    return Session(session_id, user_id=user_id, project_id=project_id,
+                   start_time=start_time, end_time=end_time, description=description,
+                   started_via=started_via,
+                   running_user_id=user_id if end_time is None else None,
+                   start_key=ordered_key(start_time, session_id),
+                   user_project=_user_project(user_id, project_id))
+
+
 def create(*, user_id: int, project_id: str, start_time: datetime, end_time: datetime | None,
            description: str, started_via: str) -> Session:
     """Store a new session (running when ``end_time`` is None)."""
-    session_id = str(uuid.uuid4())
-    session = Session(session_id, user_id=user_id, project_id=project_id,
-                      start_time=start_time, end_time=end_time, description=description,
-                      started_via=started_via,
-                      running_user_id=user_id if end_time is None else None,
-                      start_key=ordered_key(start_time, session_id),
-                      user_project=_user_project(user_id, project_id))
+    session = build(user_id=user_id, project_id=project_id, start_time=start_time,
+                    end_time=end_time, description=description, started_via=started_via)
     session.save(condition=Session.id.does_not_exist())
     return session
 

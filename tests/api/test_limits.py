@@ -14,7 +14,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from chalicelib.domain import pages
-from chalicelib.store.base import ordered_key
+from chalicelib.store import projects as project_store
+from chalicelib.store import sessions as session_store
 from chalicelib.store.projects import Project
 from chalicelib.store.sessions import Session
 from tests.api.test_pages import walk
@@ -85,21 +86,19 @@ def test_a_lone_surrogate_in_an_echoed_value_is_no_500(api):
 
 def store_sessions(user_id: int, count: int, description: str) -> list[str]:
     """Closed sessions written as the store writes them (a long history, made fast)."""
-    project_id = str(uuid.uuid4())
-    Project(project_id, owner_id=user_id, name="Site", created=datetime.now(timezone.utc),
-            created_key=ordered_key(datetime.now(timezone.utc), project_id)).save()
+    project = project_store.build(owner_id=user_id, organisation_id=None, name="Site",
+                                  created=datetime.now(timezone.utc))
+    project.save()
     start = datetime(2026, 1, 1, tzinfo=timezone.utc)
     ids = []
     with Session.batch_write() as batch:
         for n in range(count):
             begin = start + timedelta(minutes=n)
-            session_id = str(uuid.uuid4())
-            ids.append(session_id)
-            batch.save(Session(session_id, user_id=user_id, project_id=project_id,
-                               start_time=begin, end_time=begin + timedelta(seconds=30),
-                               description=description, started_via="api",
-                               start_key=ordered_key(begin, session_id),
-                               user_project=f"{user_id}#{project_id}"))
+            session = session_store.build(user_id=user_id, project_id=project.id,
+                                          start_time=begin, end_time=begin + timedelta(seconds=30),
+                                          description=description)
+            ids.append(session.id)
+            batch.save(session)
     return ids
 
 
@@ -131,16 +130,15 @@ def test_an_invoice_of_1000_long_named_lines(api, account, events):
     start = datetime(2026, 6, 2, 9, tzinfo=timezone.utc)
     with Project.batch_write() as projects, Session.batch_write() as sessions:
         for n in range(1000):
-            project_id = str(uuid.uuid4())
-            projects.save(Project(project_id, owner_id=account.user_id,
-                                  organisation_id=account.organisation_id,
-                                  name=f"{n:04d}" + CJK * 251, client_id=client, created=now,
-                                  created_key=ordered_key(now, project_id), span_buckets={1}))
-            session_id = str(uuid.uuid4())
-            sessions.save(Session(session_id, user_id=account.user_id, project_id=project_id,
-                                  start_time=start, end_time=start + timedelta(hours=1),
-                                  start_key=ordered_key(start, session_id),
-                                  user_project=f"{account.user_id}#{project_id}"))
+            project = project_store.build(owner_id=account.user_id,
+                                          organisation_id=account.organisation_id,
+                                          name=f"{n:04d}" + CJK * 251, client_id=client,
+                                          created=now)
+            project.span_buckets = {1}
+            projects.save(project)
+            sessions.save(session_store.build(user_id=account.user_id, project_id=project.id,
+                                              start_time=start,
+                                              end_time=start + timedelta(hours=1)))
     events.clear()
     created = api.post("/invoices/", {"client_id": client, "period_start": "2026-06-01",
                                       "period_end": "2026-06-30"})

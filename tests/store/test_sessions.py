@@ -5,7 +5,6 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 from chalicelib.store import sessions as store
-from chalicelib.store.base import ordered_key
 from chalicelib.store.sessions import AlreadyClosed, Closed, Missing, NotStarted, Session
 
 UTC = timezone.utc
@@ -277,11 +276,8 @@ def test_closed_spans_follows_every_1mb_page(dynamodb_calls):
     with Session.batch_write() as batch:  # as store.create writes them, 25 to a request
         for n in range(count):
             begin = WINDOW_START + timedelta(minutes=n)
-            session_id = str(uuid.uuid4())
-            batch.save(Session(session_id, user_id=ALICE, project_id=project_id,
-                               start_time=begin, end_time=begin + timedelta(minutes=1),
-                               start_key=ordered_key(begin, session_id),
-                               user_project=f"{ALICE}#{project_id}"))
+            batch.save(store.build(user_id=ALICE, project_id=project_id, start_time=begin,
+                                   end_time=begin + timedelta(minutes=1)))
     dynamodb_calls.clear()
     found = spans(project_id)
     assert len(found) == count and found[0][0] == WINDOW_START
