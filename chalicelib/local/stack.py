@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import secrets
 import signal
 import sys
 import threading
@@ -67,10 +68,23 @@ def start_background_workers() -> list[Callable[[], None]]:
     return [stream_poller.start_stream_poller(), poller.start_poller()]
 
 
+def cursor_secret(data_dir: Path) -> str:
+    """The local stage's key for page cursors, kept with the data so that a cursor handed
+    out before a restart still works after it (made on first use)."""
+    path = data_dir / "cursor-secret"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def run(port: int, aws_port: int, stop: threading.Event | None = None,
         print_: Callable[[str], None] = print, data_dir: Path | str | None = DEFAULT_DATA_DIR,
         fresh: bool = False) -> None:
     stop = stop or threading.Event()
+    if data_dir is not None:
+        os.environ["TEMPORALIST_CURSOR_SECRET"] = cursor_secret(Path(data_dir))
     endpoint = configure_environment(aws_port)
     moto = start_embedded_aws(aws_port, data_dir, fresh)
     stoppers: list[Callable[[], None]] = [moto.stop]

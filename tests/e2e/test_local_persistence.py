@@ -37,6 +37,7 @@ class Saved:
     session: dict
     webhook: dict
     lines: list[str]
+    next_page: str  # a page's Link, handed out before the stop
 
     @property
     def headers(self) -> dict[str, str]:
@@ -66,10 +67,15 @@ def saved(tmp_path_factory) -> Saved:
                                       "target_url": "http://127.0.0.1:9/hook"},
                                 headers=headers, timeout=TIMEOUT)
         assert webhook.status_code == 201, webhook.text
+        requests.post(f"{stack.base_url}/projects/", json={"name": "Newer"}, headers=headers,
+                      timeout=TIMEOUT).raise_for_status()
+        first_page = requests.get(f"{stack.base_url}/projects/?page_size=1", headers=headers,
+                                  timeout=TIMEOUT)
+        next_page = first_page.headers["Link"].split(">")[0].lstrip("<")
     finally:
         assert stack.terminate() == 0
     return Saved(data_dir, stack.token, project.json(), session.json(), webhook.json(),
-                 stack.lines)
+                 stack.lines, next_page)
 
 
 def get(stack: RunningStack, saved: Saved, path: str) -> requests.Response:
@@ -89,6 +95,11 @@ def test_after_a_clean_stop_everything_is_there_and_the_demo_key_is_not_made_aga
         assert get(stack, saved, f"/projects/{saved.project['id']}/").json() == saved.project
         assert get(stack, saved, f"/sessions/{saved.session['id']}/").json() == saved.session
         assert get(stack, saved, f"/webhooks/{saved.webhook['id']}/").json() == saved.webhook
+        # a cursor handed out before the restart still leads to its page (same port: the
+        # Link names the old one)
+        path = saved.next_page.split("/api/v1", 1)[1]
+        page = get(stack, saved, path)
+        assert (page.status_code, page.json()) == (200, [saved.project])
         keys = json.loads(stack.cli("list-keys", "1").stdout)["keys"]
         assert [key["name"] for key in keys] == ["Local demo"]
         # The banner's way to a new key works as printed.
