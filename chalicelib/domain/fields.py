@@ -208,6 +208,33 @@ class Money(Decimal):
     """Money and rates: at most 10 digits, 2 decimals, not negative (SPEC section 1)."""
 
 
+NOT_AN_INTEGER = "A valid integer is required."
+
+
+class Integer(Field):
+    """A JSON integer between ``min_value`` and ``max_value`` (DRF's IntegerField messages): a
+    number without a fraction (``1e3`` and ``86400.0`` too, as JSON Schema's ``integer``
+    counts them); not a string, not a boolean."""
+
+    def __init__(self, *, min_value: int, max_value: int, **kw):
+        super().__init__(**kw)
+        self.min_value = min_value
+        self.max_value = max_value
+
+    def to_python(self, value: object) -> int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise Invalid(NOT_AN_INTEGER)
+        if isinstance(value, float):
+            if not value.is_integer():  # fractions, and the infinities of 1e400
+                raise Invalid(NOT_AN_INTEGER)
+            value = int(value)
+        if value < self.min_value:
+            raise Invalid(MIN_VALUE.format(n=self.min_value))
+        if value > self.max_value:
+            raise Invalid(MAX_VALUE.format(n=self.max_value))
+        return value
+
+
 class UUID(Field):
     """A canonical hyphenated UUID string in any case, returned lower-case."""
 

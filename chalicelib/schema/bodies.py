@@ -124,6 +124,8 @@ def field_schema(field: f.Field) -> dict:
         schema = {"type": "string", "format": "date", "examples": ["2026-06-30"]}
     elif isinstance(field, f.Choice):
         schema = {"type": "string", "enum": list(field.choices)}
+    elif isinstance(field, f.Integer):
+        schema = {"type": "integer", "minimum": field.min_value, "maximum": field.max_value}
     else:
         raise NotImplementedError(f"no JSON Schema for {type(field).__name__}")
     if field.allow_null:
