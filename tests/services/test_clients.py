@@ -6,12 +6,12 @@ from datetime import datetime, timezone
 
 import pytest
 
-from chalicelib.auth.caller import Caller
 from chalicelib.domain import fields
 from chalicelib.domain.accounts import NO_ORGANISATION_FOR_CLIENTS
 from chalicelib.errors import NotFound, PermissionDenied, ValidationError
 from chalicelib.services import clients as service
 from chalicelib.store import clients as store
+from tests.services.conftest import caller_of
 
 UTC = timezone.utc
 NOW = datetime(2026, 6, 26, 9, 30, 15, 750000, tzinfo=UTC)
@@ -19,32 +19,6 @@ NOW = datetime(2026, 6, 26, 9, 30, 15, 750000, tzinfo=UTC)
 
 def clock() -> datetime:
     return NOW
-
-
-def caller_of(account) -> Caller:
-    """The Caller the authorizer would build for this account's key."""
-    return Caller(user_id=account.user_id, email="user@example.com",
-                  organisation_id=account.organisation_id, organisation_name=None,
-                  team_ids=frozenset(), key_id=account.key_id, key_name="Test key",
-                  scope="write")
-
-
-@pytest.fixture
-def caller(account) -> Caller:
-    """The default account's caller."""
-    return caller_of(account)
-
-
-@pytest.fixture
-def stranger(make_account) -> Caller:
-    """A user of another organisation."""
-    return caller_of(make_account("Initech", email="peter@initech.example"))
-
-
-@pytest.fixture
-def solo(make_account) -> Caller:
-    """A user without an organisation."""
-    return caller_of(make_account(None, email="solo@example.com"))
 
 
 def unread():

@@ -17,6 +17,7 @@ from chalicelib.services import clients as client_service
 from chalicelib.services import invoices as service
 from chalicelib.services import projects as project_service
 from chalicelib.store import invoices as store
+from tests.services.conftest import caller_of
 
 UTC = timezone.utc
 # the last minute of June in UTC: already July in Paris, still June for the invoice
@@ -26,26 +27,6 @@ PERIOD = {"period_start": "2026-06-01", "period_end": "2026-06-30"}
 
 def clock() -> datetime:
     return NOW
-
-
-def caller_of(account) -> Caller:
-    """The Caller the authorizer would build for this account's key."""
-    return Caller(user_id=account.user_id, email="user@example.com",
-                  organisation_id=account.organisation_id, organisation_name=None,
-                  team_ids=frozenset(), key_id=account.key_id, key_name="Test key",
-                  scope="write")
-
-
-@pytest.fixture
-def caller(account) -> Caller:
-    """The default account's caller (Dunder Mifflin, prefix DMI)."""
-    return caller_of(account)
-
-
-@pytest.fixture
-def stranger(make_account) -> Caller:
-    """A user of another organisation."""
-    return caller_of(make_account("Initech", email="peter@initech.example"))
 
 
 @pytest.fixture

@@ -6,12 +6,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from chalicelib.auth.caller import Caller
 from chalicelib.domain import fields, schemas
 from chalicelib.errors import NotFound, ValidationError
 from chalicelib.services import clients as client_service
 from chalicelib.services import projects as service
 from chalicelib.store import projects as store
+from tests.services.conftest import caller_of
 
 UTC = timezone.utc
 NOW = datetime(2026, 6, 26, 9, 30, 15, 750000, tzinfo=UTC)
@@ -19,26 +19,6 @@ NOW = datetime(2026, 6, 26, 9, 30, 15, 750000, tzinfo=UTC)
 
 def clock() -> datetime:
     return NOW
-
-
-def caller_of(account, team_ids=()) -> Caller:
-    """The Caller the authorizer would build for this account's key."""
-    return Caller(user_id=account.user_id, email="user@example.com",
-                  organisation_id=account.organisation_id, organisation_name=None,
-                  team_ids=frozenset(team_ids), key_id=account.key_id, key_name="Test key",
-                  scope="write")
-
-
-@pytest.fixture
-def caller(account) -> Caller:
-    """The default account's caller."""
-    return caller_of(account)
-
-
-@pytest.fixture
-def stranger(make_account) -> Caller:
-    """A user of another organisation."""
-    return caller_of(make_account("Initech", email="peter@initech.example"))
 
 
 def unread():
