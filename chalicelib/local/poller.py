@@ -45,25 +45,34 @@ def poll_once(handler: Callable[[dict, object], dict]) -> int:
     return len(received)
 
 
-def start_poller(handler: Callable[[dict, object], dict] | None = None) -> Callable[[], None]:
-    """Poll in a daemon thread until the returned function is called."""
-    if handler is None:
-        from app import deliver_webhooks as handler
+def run_in_background(name: str, poll: Callable[[], int], idle_seconds: float = 0,
+                      stop_seconds: float = 5) -> Callable[[], None]:
+    """Call ``poll`` in a daemon thread (waiting ``idle_seconds`` after a poll that found
+    nothing, and a second after an error) until the returned function is called."""
     stop = threading.Event()
 
     def run() -> None:
         while not stop.is_set():
             try:
-                poll_once(handler)
+                if poll() == 0 and idle_seconds:
+                    stop.wait(idle_seconds)
             except Exception:
-                log.exception("webhook poller error")
+                log.exception("%s error", name)
                 stop.wait(1)
 
-    thread = threading.Thread(target=run, daemon=True, name="webhook-poller")
+    thread = threading.Thread(target=run, daemon=True, name=name)
     thread.start()
 
-    def stop_poller() -> None:
+    def stop_polling() -> None:
         stop.set()
-        thread.join(timeout=WAIT_SECONDS + 5)
+        thread.join(timeout=stop_seconds)
 
-    return stop_poller
+    return stop_polling
+
+
+def start_poller(handler: Callable[[dict, object], dict] | None = None) -> Callable[[], None]:
+    """Poll the webhook queue in a daemon thread until the returned function is called."""
+    if handler is None:
+        from app import deliver_webhooks as handler
+    return run_in_background("webhook-poller", lambda: poll_once(handler),
+                             stop_seconds=WAIT_SECONDS + 5)

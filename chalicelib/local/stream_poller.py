@@ -13,7 +13,6 @@ from __future__ import annotations
 import calendar
 import json
 import logging
-import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
@@ -21,6 +20,7 @@ from typing import Callable
 from chalicelib import aws
 from chalicelib.config import settings
 from chalicelib.events import queue
+from chalicelib.local.poller import run_in_background
 
 log = logging.getLogger(__name__)
 
@@ -140,24 +140,6 @@ class StreamPoller:
 
 def start_stream_poller(handler: Callable[[dict, object], dict] | None = None
                         ) -> Callable[[], None]:
-    """Poll in a daemon thread until the returned function is called."""
-    poller = StreamPoller(handler)
-    stop = threading.Event()
-
-    def run() -> None:
-        while not stop.is_set():
-            try:
-                if poller.poll_once() == 0:
-                    stop.wait(INTERVAL_SECONDS)
-            except Exception:
-                log.exception("stream poller error")
-                stop.wait(1)
-
-    thread = threading.Thread(target=run, daemon=True, name="stream-poller")
-    thread.start()
-
-    def stop_poller() -> None:
-        stop.set()
-        thread.join(timeout=5)
-
-    return stop_poller
+    """Poll the change streams in a daemon thread until the returned function is called."""
+    return run_in_background("stream-poller", StreamPoller(handler).poll_once,
+                             idle_seconds=INTERVAL_SECONDS)
