@@ -34,10 +34,6 @@ def obj(properties: dict[str, dict], *, description: str = "") -> dict:
     return schema
 
 
-def list_of(ref: str) -> dict:
-    return {"type": "array", "items": {"$ref": ref}}
-
-
 # Error bodies (SPEC section 1): {"detail": "..."} or a list of messages per field.
 DETAIL = obj({"detail": {"type": "string"}},
              description='An error with one message: `{"detail": "Not found."}`.')
