@@ -71,6 +71,15 @@ def _fixed(path: str, body: dict | None = None) -> Callable[[World], tuple[str, 
     return lambda w: (path.format(w=w), body)
 
 
+def _next_page(path: str) -> Callable[[World], tuple[str, dict | None]]:
+    """The second page of a list: its first page is read (uncounted) for the Link."""
+    def request(world: World) -> tuple[str, dict | None]:
+        link = world.api.get(path.format(w=world)).header("Link")
+        assert link, f"{path} has no second page"
+        return link[1:link.index(">")].split("/api/v1", 1)[1], None
+    return request
+
+
 OPERATIONS: tuple[Operation, ...] = (
     Operation("GET /me/", "GET", 0, _fixed("/me/"), "all from the authorizer's context"),
     Operation("GET /projects/", "GET", 1, _fixed("/projects/"), "Query by owner (+1 per team)"),
@@ -83,6 +92,14 @@ OPERATIONS: tuple[Operation, ...] = (
               "Query by user, BatchGetItem of project names"),
     Operation("GET /sessions/?active=true", "GET", 2, _fixed("/sessions/?active=true"),
               "Query of the sparse running index, BatchGetItem of names"),
+    Operation("GET /sessions/?page_size=1", "GET", 2, _fixed("/sessions/?page_size=1"),
+              "one Query page (Limit 2), BatchGetItem of names"),
+    Operation("GET /sessions/?page_size=1&cursor=…", "GET", 2,
+              _next_page("/sessions/?page_size=1"),
+              "one Query page from the cursor's position, BatchGetItem of names"),
+    Operation("GET /sessions/?project_id=…&started_after=…", "GET", 2,
+              _fixed("/sessions/?project_id={w.project_id}&started_after=2026-06-01T00:00:00Z"),
+              "Query of the user+project index with a start-time range, BatchGetItem of names"),
     Operation("POST /sessions/", "POST", 2,
               lambda w: ("/sessions/", {"project_id": w.project_id}),
               "GetItem project, PutItem"),
@@ -102,6 +119,9 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("PATCH /clients/{id}/", "PATCH", 2,
               _fixed("/clients/{w.client_id}/", {"company": "Globex"}), "GetItem, UpdateItem"),
     Operation("GET /invoices/", "GET", 1, _fixed("/invoices/")),
+    Operation("GET /invoices/?status=draft&page_size=10", "GET", 1,
+              _fixed("/invoices/?status=draft&page_size=10"),
+              "one Query page of the organisation+status index"),
     Operation("POST /invoices/", "POST", 7, lambda w: ("/invoices/", invoice_body(w)),
               "client, projects Query, 1 sessions Query per project, organisation, the lines' "
               "BatchWriteItem (1 per 25 lines), counter, TransactWriteItems"),

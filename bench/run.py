@@ -59,6 +59,9 @@ class Client:
 
             def json(self):
                 return json.loads(self.text)
+
+            def header(self, name):
+                return {k.lower(): v for k, v in result.headers.items()}.get(name.lower())
         return Response()
 
     def get(self, path, body=None):
