@@ -96,11 +96,17 @@ INVOICE_CREATE = f.Schema({
     "overlap_strategy": f.Choice(OVERLAP_STRATEGIES, default="add"),
 }, validators=[_period_in_order])
 
-WEBHOOK_EVENTS = ("project.created", "session.created", "session.closed", "invoice.created",
-                  "invoice.paid")
 WEBHOOK_CREATE = f.Schema({
-    "event": f.Choice(WEBHOOK_EVENTS),
-    "target_url": f.Char(max_length=2048),
+    "event": f.Choice(WEBHOOK_EVENTS),  # the reference's five and the extensions' three
+    "target_url": f.Char(max_length=TARGET_URL_LENGTH),
+})
+
+MAX_OVERLAP_SECONDS = 7 * 24 * 3600  # how long a rotated secret may keep signing
+DEFAULT_OVERLAP_SECONDS = 24 * 3600
+
+WEBHOOK_ROTATE = f.Schema({
+    "overlap_seconds": f.Integer(min_value=0, max_value=MAX_OVERLAP_SECONDS,
+                                 default=DEFAULT_OVERLAP_SECONDS),
 })
 
 

@@ -1,4 +1,12 @@
-"""The delivery function's work: one signed POST per queued message, outcomes recorded.
+"""The delivery function's work: one signed POST per queued message, each attempt logged.
+
+A message is an event for one subscription (queued by the fan-out, or a ping queued by
+the API) or the redelivery of a logged attempt (queued by the API): either way the
+subscription, its key and its user's plan are checked when it runs, so a deleted
+subscription, a revoked key or a user no longer on Pro gets nothing, and such a skip
+changes nothing and logs nothing (SPEC section 5). Otherwise the envelope is signed with
+the subscription's current secrets (both while a rotation's overlap lasts), POSTed once,
+the attempt written to the delivery log and its outcome to the subscription.
 
 Each SQS record is handled on its own (records of a batch run concurrently): a record
 that cannot be processed is reported in ``batchItemFailures`` and only it is retried
@@ -18,46 +26,100 @@ from typing import Callable, Iterable
 from chalicelib import observability
 from chalicelib.config import settings
 from chalicelib.domain.timestamps import utc_now
-from chalicelib.events import outbound, signing
+from chalicelib.events import manual, outbound, signing
+from chalicelib.store import deliveries
 from chalicelib.store import webhooks as store
 from chalicelib.store.accounts import load_key
+from chalicelib.store.webhooks import Subscription
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = "Temporalist-Webhook/1.0"
 MAX_PARALLEL = 10
+PRO = "pro"  # the plan the public API (and so a delivery) needs, as the authorizer checks
 
 
 class BrokenMessage(ValueError):
     """A queue message that is not a delivery this code wrote."""
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """What one POST sends: the envelope bytes and the ids a receiver sees."""
+
+    event: str
+    delivery_id: str
+    body: bytes
+    redelivery: bool = False
+
+
+@dataclass(frozen=True)
+class Message:
+    subscription_id: str
+    outgoing: Outgoing | None = None  # an event (or a ping) to send
+    attempt_id: str | None = None     # or a logged attempt to send again
+
+
+def envelope(message: dict) -> bytes:
+    """The envelope's bytes: compact ASCII JSON, the exact bytes signed and sent."""
+    return json.dumps({"event": message["event"], "delivery_id": message["delivery_id"],
+                       "occurred_at": message["occurred_at"], "data": message["data"]},
+                      separators=(",", ":")).encode()
+
+
+def parse(raw: str) -> Message:
+    """A queue message body as a :class:`Message`; BrokenMessage when it is none."""
+    try:
+        message = json.loads(raw)
+        subscription_id = message["subscription_id"]
+        if not isinstance(subscription_id, str):
+            raise TypeError("subscription_id")
+        if manual.REDELIVER in message:
+            attempt_id = message[manual.REDELIVER]
+            if not isinstance(attempt_id, str):
+                raise TypeError(manual.REDELIVER)
+            return Message(subscription_id, attempt_id=attempt_id)
+        return Message(subscription_id, Outgoing(message["event"], message["delivery_id"],
+                                                 envelope(message)))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BrokenMessage("not a webhook delivery") from exc
+
+
+def headers_for(subscription: Subscription, outgoing: Outgoing, moment: datetime) -> dict:
+    """The delivery's headers: the reference's, then Standard Webhooks', signed at ``moment``
+    with every secret the subscription honours then."""
+    timestamp = int(moment.timestamp())
+    secrets = subscription.secrets_at(moment)
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-Temporalist-Event": outgoing.event,
+        "X-Temporalist-Delivery": outgoing.delivery_id,
+        "X-Temporalist-Signature": signing.sign(secrets[0], timestamp, outgoing.body,
+                                                *secrets[1:]),
+        "webhook-id": outgoing.delivery_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signing.standard_signature(secrets, outgoing.delivery_id,
+                                                        timestamp, outgoing.body),
+    }
+
+
 @dataclass
 class Deliverer:
     """Delivers messages; the clock and the HTTP sender are replaceable in tests."""
 
-    post: Callable[..., int | None] = outbound.post_once
+    post: Callable[..., outbound.PostResult] = outbound.post_once
     clock: Callable[[], datetime] = utc_now
     timeout: float | None = None
     resolver: Callable = field(default=outbound.default_resolver)
 
-    def envelope(self, message: dict) -> bytes:
-        return json.dumps({"event": message["event"], "delivery_id": message["delivery_id"],
-                           "occurred_at": message["occurred_at"], "data": message["data"]},
-                          separators=(",", ":")).encode()
-
-    def deliver(self, raw: str) -> int | None:
-        """Deliver one queue message body; returns the receiver's status (None: no answer).
+    def deliver(self, raw: str) -> outbound.PostResult | None:
+        """Deliver one queue message body; what the POST got, or None when it was skipped.
 
         Raises BrokenMessage for a malformed body; storage errors propagate (retry).
         """
-        try:
-            message = json.loads(raw)
-            subscription_id = message["subscription_id"]
-            body = self.envelope(message)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise BrokenMessage("not a webhook delivery") from exc
-        subscription = store.get_subscription(subscription_id)
+        message = parse(raw)
+        subscription = store.get_subscription(message.subscription_id)
         if subscription is None:
             return None  # deleted, or its key was revoked: nothing to deliver
         key = load_key(subscription.key_id)
@@ -65,27 +127,46 @@ class Deliverer:
             # revoked while this subscription was being created: finish the revocation's work
             store.delete_subscription(subscription.id, subscription.key_id)
             return None
+        if key.plan != PRO:
+            return None  # skipped, not kept for later: the user may not use the API now
+        outgoing = message.outgoing or self.logged(message.attempt_id, subscription)
+        if outgoing is None:
+            return None
+        return self.send(subscription, outgoing)
+
+    def logged(self, attempt_id: str, subscription: Subscription) -> Outgoing | None:
+        """The logged attempt's envelope bytes and ids, to send again (None: gone)."""
+        attempt = deliveries.get_attempt(attempt_id)
+        if attempt is None or attempt.subscription_id != subscription.id:
+            log.warning("redelivery of attempt %s: no such attempt of subscription %s",
+                        attempt_id, subscription.id)
+            return None
+        return Outgoing(attempt.event, attempt.delivery_id,
+                        attempt.request_body.encode("ascii"), redelivery=True)
+
+    def send(self, subscription: Subscription, outgoing: Outgoing) -> outbound.PostResult:
+        """Sign and POST once; log the attempt and record its outcome on the subscription."""
         now = self.clock()
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-            "X-Temporalist-Event": message["event"],
-            "X-Temporalist-Delivery": message["delivery_id"],
-            "X-Temporalist-Signature": signing.sign(subscription.secret, int(now.timestamp()),
-                                                    body),
-        }
+        headers = headers_for(subscription, outgoing, now)
         conf = settings()
         started = time.perf_counter()
-        status = self.post(subscription.target_url, body, headers,
+        result = self.post(subscription.target_url, outgoing.body, headers,
                            timeout=self.timeout or conf.webhook_timeout_seconds,
                            allow_insecure=conf.allow_insecure_webhooks, resolver=self.resolver)
         observability.log_delivery_attempt(
-            delivery_id=message["delivery_id"], subscription_id=subscription.id,
-            event=message["event"], status=status, started=started,
+            delivery_id=outgoing.delivery_id, subscription_id=subscription.id,
+            event=outgoing.event, status=result.status, started=started,
             target_url=subscription.target_url)
-        failed = status is None or not 200 <= status < 300
-        store.record_delivery(subscription.id, now, status, failed)
-        return status
+        deliveries.record(deliveries.Attempt(
+            subscription_id=subscription.id, key_id=subscription.key_id,
+            delivery_id=outgoing.delivery_id, event=outgoing.event, attempted_at=now,
+            request_headers=headers, request_body=outgoing.body, status_code=result.status,
+            duration_ms=result.duration_ms, succeeded=result.succeeded, error=result.error,
+            response_headers=result.headers, response_body=result.body,
+            redelivery=outgoing.redelivery))
+        store.record_delivery(subscription.id, now, result.status, not result.succeeded,
+                              expired_overlap=subscription.expired_overlap(now))
+        return result
 
     def deliver_batch(self, records: Iterable[tuple[str, str]]) -> dict:
         """``records`` are (message id, body); returns the Lambda partial-batch response."""

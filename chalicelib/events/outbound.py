@@ -16,6 +16,7 @@ ssl, http.client) on a socket we hold is small, and every rule is visible here.
 """
 from __future__ import annotations
 
+import codecs
 import functools
 import http.client
 import io
@@ -38,6 +39,19 @@ from chalicelib.errors import ValidationError
 log = logging.getLogger(__name__)
 
 INVALID_URL = "Enter a valid HTTPS URL."
+RESPONSE_BODY_CHARACTERS = 2048  # what a delivery keeps of a receiver's answer (SPEC section 7)
+
+# Why an attempt got no response: the delivery log's ``error`` (SPEC section 7).
+TIMEOUT = "timeout"
+REFUSED = "connection refused"
+RESET = "connection reset"
+CLOSED = "connection closed without response"
+BLOCKED = "blocked address"
+UNRESOLVED = "name not resolved"
+TLS_ERROR = "TLS error"
+INVALID_TARGET = "invalid URL"
+INVALID_RESPONSE = "invalid response"
+UNREACHABLE = "connection failed"
 
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 Resolver = Callable[[str, int], Sequence[str]]
@@ -61,6 +75,33 @@ _BLOCKED_NETWORKS = tuple(ipaddress.ip_network(net) for net in (
 _HOSTNAME = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?")
 _NUMERIC_LABEL = re.compile(r"0x[0-9a-f]*|[0-9]+")  # a host ending in one is an IPv4 address
 _PATH_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))  # quote only non-ASCII
+
+
+class TargetRefused(ValidationError):
+    """A target URL refused (a 400 on ``target_url``); ``reason`` says why, for the log."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__({"target_url": [message]})
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class PostResult:
+    """What one POST got: the receiver's answer, or why there was none, and how long it took.
+
+    ``headers`` and ``body`` are None when no response arrived; ``error`` is None whenever
+    one did (whatever its status). ``body`` is at most the first 2,048 characters.
+    """
+
+    status: int | None
+    duration_ms: int
+    headers: tuple[tuple[str, str], ...] | None = None
+    body: str | None = None
+    error: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
 
 
 class BlockedAddress(ValueError):
@@ -133,8 +174,8 @@ def check_target_url(url: str, *, allow_insecure: bool = False,
     _validate(url, allow_insecure, _within(time.monotonic() + timeout, resolver))
 
 
-def _invalid(message: str = INVALID_URL) -> ValidationError:
-    return ValidationError({"target_url": [message]})
+def _invalid(message: str = INVALID_URL, reason: str = INVALID_TARGET) -> TargetRefused:
+    return TargetRefused(message, reason)
 
 
 def _validate(url: object, allow_insecure: bool, resolver: Resolver) -> _Target:
@@ -154,16 +195,18 @@ def _validate(url: object, allow_insecure: bool, resolver: Resolver) -> _Target:
     port = explicit_port or default_port
     if literal is not None:
         if not (allow_insecure and _is_loopback(literal)):
-            raise _invalid()
+            raise _invalid(reason=BLOCKED)
         addresses = [str(literal)]
     else:
         try:
             addresses = resolve_safe(host, port, allow_loopback=allow_insecure, resolver=resolver)
         except BlockedAddress as exc:
             raise _invalid(f"{INVALID_URL} {parts.hostname} resolves to a blocked address "
-                           f"({exc.address}).") from exc
+                           f"({exc.address}).", BLOCKED) from exc
+        except TimeoutError as exc:  # the deadline passed while resolving
+            raise _invalid(reason=TIMEOUT) from exc
         except (OSError, UnicodeError) as exc:
-            raise _invalid() from exc
+            raise _invalid(reason=UNRESOLVED) from exc
     netloc_host = f"[{host}]" if ":" in host else host
     host_header = netloc_host if port == default_port else f"{netloc_host}:{port}"
     request_target = quote(parts.path or "/", safe=_PATH_SAFE)
@@ -203,31 +246,61 @@ def _host(hostname: str, *, bracketed: bool) -> tuple[str, IPAddress | None]:
 def post_once(url: str, body: bytes, headers: Mapping[str, str], *, timeout: float = 8.0,
               allow_insecure: bool = False, resolver: Resolver = default_resolver,
               max_response_bytes: int = 64 * 1024,
-              ssl_context: ssl.SSLContext | None = None) -> int | None:
-    """POST ``body`` to ``url`` once; return the HTTP status, or None when there was none.
+              ssl_context: ssl.SSLContext | None = None) -> PostResult:
+    """POST ``body`` to ``url`` once; the receiver's status, headers and first characters,
+    or the reason there was no response.
 
     ``timeout`` bounds the whole attempt (resolve, connect, TLS, send, read). Redirects are
     not followed. ``Host`` and ``Content-Length`` are set here; ``ssl_context`` replaces the
-    default (certifi roots, hostname checked), e.g. to trust a test CA.
+    default (certifi roots, hostname checked), e.g. to trust a test CA. At most
+    ``max_response_bytes`` of the answer are read.
     """
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
+
+    def failed(reason: str) -> PostResult:
+        return PostResult(None, _elapsed_ms(started), error=reason)
+
     try:
         target = _validate(url, allow_insecure, _within(deadline, resolver))
-    except ValidationError as exc:
+    except TargetRefused as exc:
         log.info("webhook target refused: %s", exc.errors["target_url"][0])
-        return None
+        return failed(exc.reason)
     try:
         sock = _open(target, deadline, ssl_context)
     except OSError as exc:
         log.info("webhook to %s: no connection: %r", target.host, exc)
-        return None
+        return failed(_reason(exc))
     try:
-        return _exchange(sock, target, body, headers, deadline, max_response_bytes)
+        status, answer_headers, text = _exchange(sock, target, body, headers, deadline,
+                                                 max_response_bytes)
     except (OSError, http.client.HTTPException) as exc:
         log.info("webhook to %s: no response: %r", target.host, exc)
-        return None
+        return failed(_reason(exc))
     finally:
         sock.close()
+    return PostResult(status, _elapsed_ms(started), answer_headers, text)
+
+
+def _elapsed_ms(started: float) -> int:
+    return int(round((time.monotonic() - started) * 1000))
+
+
+def _reason(exc: BaseException) -> str:
+    """A short, stable reason for a connection or exchange that got no response."""
+    if isinstance(exc, TimeoutError):  # socket.timeout included, TLS handshake timeouts too
+        return TIMEOUT
+    if isinstance(exc, ssl.SSLError):
+        return TLS_ERROR
+    if isinstance(exc, ConnectionRefusedError):
+        return REFUSED
+    if isinstance(exc, http.client.RemoteDisconnected):
+        return CLOSED
+    if isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)):
+        return RESET
+    if isinstance(exc, http.client.HTTPException):
+        return INVALID_RESPONSE
+    return UNREACHABLE
 
 
 def _remaining(deadline: float) -> float:
@@ -288,7 +361,9 @@ def _default_tls() -> ssl.SSLContext:
 
 
 def _exchange(sock: socket.socket, target: _Target, body: bytes, headers: Mapping[str, str],
-              deadline: float, max_response_bytes: int) -> int:
+              deadline: float, max_response_bytes: int
+              ) -> tuple[int, tuple[tuple[str, str], ...], str]:
+    """Send the request; the answer's status, headers and first characters of its body."""
     conn = http.client.HTTPConnection(target.host, target.port)
     conn.sock = _DeadlineSocket(sock, deadline)
     conn.putrequest("POST", target.request_target, skip_host=True, skip_accept_encoding=True)
@@ -300,18 +375,34 @@ def _exchange(sock: socket.socket, target: _Target, body: bytes, headers: Mappin
     conn.putheader("Connection", "close")
     conn.endheaders(body)  # one send: headers and body together
     response = conn.getresponse()
+    kept = bytearray()  # enough bytes for the first characters, however they are encoded
     try:
         left = max_response_bytes
         while left > 0:
-            chunk = response.read(min(left, 16 * 1024))
+            chunk = response.read1(min(left, 16 * 1024))  # what has arrived: kept at a timeout
             if not chunk:
                 break
             left -= len(chunk)
+            kept += chunk[:_KEPT_BYTES - len(kept)]
     except (OSError, http.client.HTTPException):
         pass  # the status is what counts; a slow or broken body does not change it
     finally:
         response.close()
-    return response.status
+    return response.status, tuple(response.getheaders()), _first_characters(
+        bytes(kept), response.msg.get_content_charset())
+
+
+_KEPT_BYTES = 4 * RESPONSE_BODY_CHARACTERS  # no character takes more than 4 bytes (UTF-8)
+
+
+def _first_characters(raw: bytes, charset: str | None) -> str:
+    """The body's first characters, decoded with its declared charset (else UTF-8); bytes
+    that do not decode become U+FFFD, and a character cut at the end of ``raw`` is left out."""
+    try:
+        decoder = codecs.getincrementaldecoder(charset or "utf-8")(errors="replace")
+    except LookupError:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    return decoder.decode(raw, final=False)[:RESPONSE_BODY_CHARACTERS]
 
 
 class _DeadlineSocket:

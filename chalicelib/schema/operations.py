@@ -26,6 +26,7 @@ REQUEST_SCHEMAS: dict[str, tuple[f.Schema, bool]] = {  # name → (validator sch
     "ClientUpdate": (schemas.CLIENT_UPDATE, True),
     "InvoiceCreate": (schemas.INVOICE_CREATE, False),
     "WebhookCreate": (schemas.WEBHOOK_CREATE, False),
+    "WebhookRotateSecret": (schemas.WEBHOOK_ROTATE, True),  # optional: every field has a default
 }
 _OF_ORGANISATION = f"A client of your organisation, else 400 `{schemas.CLIENT_NOT_FOUND}`"
 _VISIBLE_PROJECT = f"A project you can see, else 400 `{schemas.PROJECT_NOT_FOUND}`"
@@ -209,13 +210,51 @@ OPERATIONS: dict[str, Operation] = {
         response="WebhookSubscription", body="WebhookCreate",
         body_example={"event": "session.closed",
                       "target_url": "https://hooks.example.com/temporalist"},
-        links=_links("get_subscription", "delete_subscription", param="subscription_id")),
+        links=_links("get_subscription", "delete_subscription", "rotate_secret", "ping",
+                     "list_deliveries", param="subscription_id")),
     "get_subscription": Operation(
         "Webhooks", "Retrieve a webhook subscription", "A subscription of the calling key.",
         response="WebhookSubscription"),
     "delete_subscription": Operation(
         "Webhooks", "Delete a webhook subscription",
         "No further deliveries, including queued ones. No body."),
+    "rotate_secret": Operation(
+        "Webhooks", "Rotate a subscription's signing secret",
+        "Extension: answers the subscription with its new `secret`. Until `overlap_seconds` "
+        f"(0-{schemas.MAX_OVERLAP_SECONDS}, default {schemas.DEFAULT_OVERLAP_SECONDS}) have "
+        "passed, each delivery is signed with both secrets: "
+        "`X-Temporalist-Signature: t=<t>,v1=<new>,v1=<old>` (Stripe's libraries accept "
+        "either; the reference's `verify` reads the last `v1`, the old secret's) and two "
+        "space-separated entries in `webhook-signature`. Then only the new one signs, and "
+        "the old one is forgotten. A rotation during an overlap replaces the older secret. "
+        "The body is optional.",
+        response="WebhookSubscription", body="WebhookRotateSecret",
+        body_example={"overlap_seconds": 3600}),
+    "ping": Operation(
+        "Webhooks", "Send a test delivery",
+        "Extension: queues event `ping` with `data` `{\"webhook_id\": <this id>}` to the "
+        "subscription's URL, signed like every delivery, under a new `delivery_id`; the "
+        "attempt appears in the delivery log. Accepted (202), not yet sent.",
+        response="QueuedDelivery"),
+    "list_deliveries": Operation(
+        "Webhooks", "A subscription's delivery log",
+        "Extension: every POST made to the subscription in the last 30 days, newest first: "
+        "the receiver's status (null without a response), the duration, whether it "
+        "succeeded (2xx) and, without a response, why. Only the subscription's key sees it.",
+        response="DeliveryAttempt", many=True),
+    "get_delivery": Operation(
+        "Webhooks", "One delivery attempt",
+        "Extension: the attempt with the request sent (headers and the raw JSON body) and the "
+        "response received (headers and the first 2,048 characters; null without a response).",
+        response="DeliveryAttemptDetail"),
+    "redeliver": Operation(
+        "Webhooks", "Send a logged delivery again",
+        "Extension: queues the attempt's exact envelope bytes under its original "
+        "`delivery_id`, signed anew with the current time, through the same sender (same "
+        "address checks, same 8-second limit); it appears as a new attempt with "
+        "`redelivery: true` and updates `last_delivery_at`, `last_status_code` and "
+        "`failure_count` like any delivery. Accepted (202), not yet sent.",
+        response="QueuedDelivery"),
     "get_openapi": Operation(
         "Schema", "This OpenAPI document",
         "The OpenAPI 3.1 document of the API, no key needed. YAML (`application/yaml`) by "

@@ -6,7 +6,7 @@ schema tests validate real responses against these, so the two cannot drift apar
 """
 from __future__ import annotations
 
-from chalicelib.domain.events import EVENTS
+from chalicelib.domain.events import EVENTS, PING
 from chalicelib.domain.schemas import INVOICE_STATUSES, SESSION_ALREADY_CLOSED, STARTED_VIA
 from chalicelib.schema import types as t
 
@@ -85,6 +85,45 @@ WEBHOOK_SUBSCRIPTION = t.obj({
     "failure_count": {"type": "integer", "minimum": 0},
 })
 
+_HEADERS = {"type": "object", "additionalProperties": {"type": "string"}}
+DELIVERY_ATTEMPT_FIELDS = {
+    "id": {**t.UUID, "description": "This attempt's id."},
+    "delivery_id": {**t.UUID, "description": "The delivery's id (`X-Temporalist-Delivery`, "
+                    "`webhook-id`): the same for every attempt of one delivery."},
+    "event": {"type": "string", "enum": [*EVENTS, PING]},
+    "attempted_at": t.TIMESTAMP,
+    "status_code": {"type": ["integer", "null"],
+                    "description": "The receiver's status; null when no response arrived."},
+    "duration_ms": {"type": "integer", "minimum": 0},
+    "succeeded": {"type": "boolean", "description": "A 2xx answer."},
+    "error": {"type": ["string", "null"],
+              "description": ("Null whenever a response arrived (whatever its status; a 3xx "
+                              "is not followed); else why there was none: `timeout`, "
+                              "`connection refused`, `connection reset`, `connection closed "
+                              "without response`, `blocked address`, `name not resolved`, "
+                              "`TLS error`, `invalid URL`, `invalid response`, "
+                              "`connection failed`."),
+              "examples": ["timeout"]},
+    "redelivery": {"type": "boolean", "description": "Made by `redeliver`."},
+}
+DELIVERY_ATTEMPT = t.obj(DELIVERY_ATTEMPT_FIELDS,
+                         description="One POST of the delivery log (kept 30 days).")
+DELIVERY_ATTEMPT_DETAIL = t.obj({
+    **DELIVERY_ATTEMPT_FIELDS,
+    "request": t.obj({"headers": _HEADERS,
+                      "body": {"type": "string", "description": "The raw JSON text sent."}}),
+    "response": {"anyOf": [t.obj({
+        "headers": {**_HEADERS, "description": "As received (repeated names joined with "
+                    "`, `), up to 16 KB."},
+        "body": {"type": "string", "maxLength": 2048,
+                 "description": "The first 2,048 characters of the answer."},
+    }), {"type": "null"}], "description": "Null when no response arrived."},
+}, description="One attempt with the request sent and the response received.")
+QUEUED_DELIVERY = t.obj({
+    "delivery_id": t.UUID,
+    "status": {"type": "string", "const": "queued"},
+}, description="Accepted: the delivery is on the webhook queue and will be logged when sent.")
+
 # Components of the document, by name.
 SCHEMAS: dict[str, dict] = {
     "Me": ME,
@@ -95,4 +134,7 @@ SCHEMAS: dict[str, dict] = {
     "Invoice": INVOICE,
     "LineItem": LINE_ITEM,
     "WebhookSubscription": WEBHOOK_SUBSCRIPTION,
+    "DeliveryAttempt": DELIVERY_ATTEMPT,
+    "DeliveryAttemptDetail": DELIVERY_ATTEMPT_DETAIL,
+    "QueuedDelivery": QUEUED_DELIVERY,
 }

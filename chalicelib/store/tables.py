@@ -1,12 +1,13 @@
 """Every table the service uses, taken from its model: the source for bootstrap and the template."""
 from __future__ import annotations
 
-from chalicelib.store import accounts, clients, idempotency, invoices, projects, sessions, webhooks
+from chalicelib.store import (accounts, clients, deliveries, idempotency, invoices, projects,
+                              sessions, webhooks)
 from chalicelib.store.base import TableModel
 
 MODELS: tuple[type[TableModel], ...] = (*accounts.MODELS, *projects.MODELS, *clients.MODELS,
                                            *sessions.MODELS, *invoices.MODELS, *webhooks.MODELS,
-                                           *idempotency.MODELS)
+                                           *deliveries.MODELS, *idempotency.MODELS)
 
 
 def create_tables() -> list[str]:

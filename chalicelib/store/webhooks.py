@@ -3,6 +3,9 @@
 Fan-out asks "who subscribed to this event among these users / this organisation?";
 two composite index keys (event#user, event#organisation) answer each with one Query. Delivery outcomes
 are recorded with one UpdateItem that never recreates a deleted subscription.
+
+A rotated secret is kept on the item, with the end of its overlap, until a delivery
+finds its overlap over (its outcome update removes it) or the next rotation replaces it.
 """
 from __future__ import annotations
 
@@ -54,6 +57,8 @@ class Subscription(TableModel):
     event = UnicodeAttribute()
     target_url = UnicodeAttribute()
     secret = UnicodeAttribute()
+    previous_secret = UnicodeAttribute(null=True)  # the secret a rotation replaced ...
+    previous_secret_until = UTCDateTimeAttribute(null=True)  # ... and when it stops signing
     created_at = UTCDateTimeAttribute()
     last_delivery_at = UTCDateTimeAttribute(null=True)
     last_status_code = NumberAttribute(null=True)
@@ -65,6 +70,20 @@ class Subscription(TableModel):
     by_key = _ByKey()
     by_event_user = _ByEventUser()
     by_event_organisation = _ByEventOrganisation()
+
+    def secrets_at(self, moment: datetime) -> tuple[str, ...]:
+        """The secrets that sign a delivery made at ``moment``: the current one, then the
+        previous one while its overlap lasts."""
+        until = self.previous_secret_until
+        if self.previous_secret and until is not None and moment < until:
+            return (self.secret, self.previous_secret)
+        return (self.secret,)
+
+    def expired_overlap(self, moment: datetime) -> datetime | None:
+        """The end of a previous secret's overlap that is over at ``moment`` (None: none)."""
+        if self.previous_secret_until is not None and moment >= self.previous_secret_until:
+            return self.previous_secret_until
+        return None
 
     @staticmethod
     def user_key(event: str, user_id: int) -> str:
@@ -145,15 +164,56 @@ def delete_subscriptions_of_key(key_id: str) -> int:
 
 
 def record_delivery(subscription_id: str, when: datetime, status_code: int | None,
-                    failed: bool) -> None:
-    """Set the last attempt's time and status, and count a failure, in one atomic update."""
+                    failed: bool, *, expired_overlap: datetime | None = None) -> None:
+    """Set the last attempt's time and status, and count a failure, in one atomic update.
+
+    ``expired_overlap``: the end of a previous secret's overlap the delivery found over; the
+    same update forgets that secret, unless a rotation has replaced it meanwhile.
+    """
     actions = [Subscription.last_delivery_at.set(when),
                Subscription.last_status_code.set(status_code) if status_code is not None
                else Subscription.last_status_code.remove()]
     if failed:
         actions.append(Subscription.failure_count.add(1))
+    exists = Subscription.id.exists()
+    if expired_overlap is not None:
+        forget = [Subscription.previous_secret.remove(),
+                  Subscription.previous_secret_until.remove()]
+        if _update(subscription_id, actions + forget,
+                   exists & (Subscription.previous_secret_until == expired_overlap)):
+            return
+        # deleted, or rotated again since it was read: record the outcome alone
+    _update(subscription_id, actions, exists)
+
+
+def _update(subscription_id: str, actions: list, condition) -> bool:
+    """One conditional UpdateItem; False when its condition failed."""
     try:
-        Subscription(subscription_id).update(actions=actions, condition=Subscription.id.exists())
+        Subscription(subscription_id).update(actions=actions, condition=condition)
     except UpdateError as exc:
         if not condition_failed(exc):
-            raise  # a deleted subscription stays deleted
+            raise
+        return False
+    return True
+
+
+def rotate_secret(subscription_id: str, key_id: str, secret: str,
+                  previous_until: datetime | None) -> Subscription | None:
+    """Give a subscription of this key a new secret; the replaced one keeps signing until
+    ``previous_until`` (None: it stops now). One UpdateItem; None when there is no such
+    subscription."""
+    subscription = Subscription(subscription_id)
+    actions = [Subscription.secret.set(secret)]
+    if previous_until is None:
+        actions += [Subscription.previous_secret.remove(),
+                    Subscription.previous_secret_until.remove()]
+    else:  # the value before this update: DynamoDB evaluates every SET against the old item
+        actions += [Subscription.previous_secret.set(Subscription.secret),
+                    Subscription.previous_secret_until.set(previous_until)]
+    try:
+        subscription.update(actions=actions, condition=Subscription.key_id == key_id)
+    except UpdateError as exc:
+        if not condition_failed(exc):
+            raise
+        return None
+    return subscription

@@ -23,7 +23,7 @@ from tests.conftest import ApiClient
 FIELDS = {"id", "event", "target_url", "secret", "created_at", "last_delivery_at",
           "last_status_code", "failure_count"}
 EVENTS = ["project.created", "session.created", "session.closed", "invoice.created",
-          "invoice.paid"]
+          "invoice.paid", "session.updated", "session.deleted", "invoice.sent"]  # SPEC 4 and 7
 TARGET = "http://127.0.0.1:9/temporalist"  # local stage: http:// and loopback are allowed
 INVALID = {"target_url": ["Enter a valid HTTPS URL."]}
 NOT_FOUND = {"detail": "Not found."}
@@ -230,7 +230,8 @@ def test_unsupported_methods_are_405(api, method, path, allow):
 
 # --- validation --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("event", ["x", "session.updated", "SESSION.CLOSED", "project.*", ""])
+@pytest.mark.parametrize("event", ["x", "ping", "SESSION.CLOSED", "session.*", "project.updated",
+                                   ""])
 def test_an_unknown_event_is_not_a_valid_choice(api, event):
     response = api.post("/webhooks/", {"event": event, "target_url": TARGET})
     assert response.status_code == 400

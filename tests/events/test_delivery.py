@@ -1033,7 +1033,7 @@ def test_a_subscription_that_outlived_its_revoked_key_gets_nothing_and_is_remove
                  created_at=_dt.now(_tz.utc), created_key="2026-06-26T09:00:00.000000#0f0e",
                  event_user=f"session.closed#{account.user_id}").save()
     posts = []
-    deliverer = Deliverer(post=lambda *a, **k: posts.append(a) or 200)
+    deliverer = Deliverer(post=lambda *a, **k: posts.append(a) or outbound.PostResult(200, 1))
     message = {"subscription_id": "0f0e0d0c-0b0a-4090-8070-605040302010",
                "delivery_id": "d", "event": "session.closed", "occurred_at": 0, "data": {}}
     assert deliverer.deliver(_json.dumps(message)) is None

@@ -317,6 +317,19 @@ class Receiver:
             def answer_ok(self):
                 self.reply(200, b"thanks")
 
+            def answer_long(self):  # 3,000 characters of 4 UTF-8 bytes each
+                self.reply(200, ("\U0001F600" * 3000).encode(), Content_Type="text/plain")
+
+            def answer_latin(self):  # a declared charset other than UTF-8
+                self.reply(400, "déjà vu".encode("latin-1"),
+                           Content_Type="text/plain; charset=iso-8859-1")
+
+            def answer_garbage(self):  # bytes that are not UTF-8 at all
+                self.reply(200, b"ok \xff\xfe end")
+
+            def answer_empty(self):
+                self.reply(204)
+
             def answer_fail(self):
                 self.reply(500, b"oops")
 
@@ -392,8 +405,10 @@ BODY = '{"event": "session.closed", "data": {"description": "Café"}}'.encode()
 
 def test_post_once_sends_the_exact_body_and_headers(receiver):
     headers = delivery_headers(BODY)
-    status = post_once(receiver.url("/ok?x=1"), BODY, headers, allow_insecure=True)
-    assert status == 200
+    result = post_once(receiver.url("/ok?x=1"), BODY, headers, allow_insecure=True)
+    assert (result.status, result.error, result.body) == (200, None, "thanks")
+    assert result.succeeded
+    assert ("Content-Length", "6") in result.headers
     [seen] = receiver.requests
     assert seen["path"] == "/ok?x=1"
     assert seen["body"] == BODY
@@ -405,41 +420,62 @@ def test_post_once_sends_the_exact_body_and_headers(receiver):
 
 def test_post_once_connects_to_the_checked_address_with_the_original_host(receiver):
     resolve = resolver_for({"receiver.test": ["127.0.0.1"]})
-    status = post_once(receiver.url("/ok", host="receiver.test"), BODY, {},
+    result = post_once(receiver.url("/ok", host="receiver.test"), BODY, {},
                        allow_insecure=True, resolver=resolve)
-    assert status == 200
+    assert result.status == 200
     assert resolve.calls == [("receiver.test", receiver.port)]  # resolved once, not again
     assert receiver.requests[0]["headers"]["Host"] == f"receiver.test:{receiver.port}"
 
 
+def test_post_once_keeps_the_first_2048_characters_of_the_answer(receiver):
+    result = post_once(receiver.url("/long"), BODY, {}, allow_insecure=True)
+    assert result.body == "\U0001F600" * 2048  # characters, not bytes: 8 KiB of UTF-8
+
+
+@pytest.mark.parametrize("path, status, body", [
+    ("/latin", 400, "déjà vu"), ("/garbage", 200, "ok \ufffd\ufffd end"), ("/empty", 204, "")])
+def test_post_once_decodes_the_answer_by_its_charset(receiver, path, status, body):
+    result = post_once(receiver.url(path), BODY, {}, allow_insecure=True)
+    assert (result.status, result.body, result.error) == (status, body, None)
+
+
 def test_post_once_returns_a_server_error_status(receiver):
-    assert post_once(receiver.url("/fail"), BODY, {}, allow_insecure=True) == 500
+    result = post_once(receiver.url("/fail"), BODY, {}, allow_insecure=True)
+    assert (result.status, result.error, result.body, result.succeeded) == (
+        500, None, "oops", False)
 
 
 def test_post_once_does_not_follow_redirects(receiver):
-    assert post_once(receiver.url("/redirect"), BODY, {}, allow_insecure=True) == 302
+    result = post_once(receiver.url("/redirect"), BODY, {}, allow_insecure=True)
+    assert (result.status, result.error, result.succeeded) == (302, None, False)
+    assert ("Location", f"http://127.0.0.1:{receiver.port}/target") in result.headers
     assert [r["path"] for r in receiver.requests] == ["/redirect"]
 
 
 def test_post_once_gives_up_on_a_slow_receiver(receiver):
     started = time.monotonic()
-    assert post_once(receiver.url("/slow"), BODY, {}, timeout=0.5, allow_insecure=True) is None
+    result = post_once(receiver.url("/slow"), BODY, {}, timeout=0.5, allow_insecure=True)
+    assert (result.status, result.error, result.headers, result.body) == (
+        None, "timeout", None, None)
+    assert 450 <= result.duration_ms < 1500
     assert time.monotonic() - started < 0.5 + 1.0
 
 
 def test_post_once_keeps_the_status_when_the_body_trickles_past_the_deadline(receiver):
     started = time.monotonic()
-    status = post_once(receiver.url("/trickle"), BODY, {}, timeout=0.5, allow_insecure=True,
+    result = post_once(receiver.url("/trickle"), BODY, {}, timeout=0.5, allow_insecure=True,
                        max_response_bytes=100 * 1024 * 1024)
-    assert status == 200
+    assert (result.status, result.error) == (200, None)
+    assert 0 < len(result.body) <= 2048 and set(result.body) == {"x"}
     assert time.monotonic() - started < 0.5 + 1.0
 
 
 def test_post_once_reads_at_most_max_response_bytes(receiver):
     started = time.monotonic()
-    status = post_once(receiver.url("/endless"), BODY, {}, timeout=5, allow_insecure=True,
+    result = post_once(receiver.url("/endless"), BODY, {}, timeout=5, allow_insecure=True,
                        max_response_bytes=1024)
-    assert status == 200
+    assert result.status == 200
+    assert result.body == "x" * 1024
     assert time.monotonic() - started < 2.0  # stopped reading at 1 KiB, not at the deadline
 
 
@@ -447,7 +483,8 @@ def test_post_once_returns_none_for_a_closed_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    assert post_once(f"http://127.0.0.1:{port}/x", BODY, {}, allow_insecure=True) is None
+    result = post_once(f"http://127.0.0.1:{port}/x", BODY, {}, allow_insecure=True)
+    assert (result.status, result.error, result.body) == (None, "connection refused", None)
 
 
 class RawListener:
@@ -500,16 +537,16 @@ def raw_listener():
 def test_a_blocked_address_never_opens_a_socket(raw_listener):
     listener = raw_listener()
     resolve = resolver_for({"evil.test": ["127.0.0.1"]})
-    status = post_once(f"https://evil.test:{listener.port}/x", BODY, {}, resolver=resolve)
-    assert status is None
+    result = post_once(f"https://evil.test:{listener.port}/x", BODY, {}, resolver=resolve)
+    assert (result.status, result.error) == (None, "blocked address")
     time.sleep(0.2)
     assert listener.accepted == 0
 
 
 def test_a_blocked_literal_never_opens_a_socket(raw_listener):
     listener = raw_listener()
-    assert post_once(f"https://127.0.0.1:{listener.port}/x", BODY, {}) is None
-    assert post_once(f"http://127.0.0.1:{listener.port}/x", BODY, {}) is None
+    assert post_once(f"https://127.0.0.1:{listener.port}/x", BODY, {}).error == "blocked address"
+    assert post_once(f"http://127.0.0.1:{listener.port}/x", BODY, {}).error == "invalid URL"
     time.sleep(0.2)
     assert listener.accepted == 0
 
@@ -524,9 +561,9 @@ def test_a_trickled_status_line_is_cut_off_at_the_deadline(raw_listener):
             conn.sendall(b"X")
     listener = raw_listener(trickle)
     started = time.monotonic()
-    status = post_once(f"http://127.0.0.1:{listener.port}/x", BODY, {}, timeout=0.5,
+    result = post_once(f"http://127.0.0.1:{listener.port}/x", BODY, {}, timeout=0.5,
                        allow_insecure=True)
-    assert status is None
+    assert (result.status, result.error) == (None, "timeout")
     assert time.monotonic() - started < 0.5 + 1.0
 
 
@@ -538,17 +575,21 @@ def test_a_slow_resolver_counts_against_the_deadline():
         return ["127.0.0.1"]
     started = time.monotonic()
     try:
-        assert post_once("http://slow.test/x", BODY, {}, timeout=0.5, allow_insecure=True,
-                         resolver=slow) is None
+        result = post_once("http://slow.test/x", BODY, {}, timeout=0.5, allow_insecure=True,
+                           resolver=slow)
+        assert (result.status, result.error) == (None, "timeout")
         assert time.monotonic() - started < 0.5 + 1.0
     finally:
         release.set()
 
 
-@pytest.mark.parametrize("url", ["https://nowhere.test/x", "not a url", "https://10.0.0.1/x",
-                                 "https://internal.test/x"])
-def test_post_once_returns_none_for_a_refused_target(url):
-    assert post_once(url, BODY, {}, resolver=NAMES) is None
+@pytest.mark.parametrize("url, reason", [
+    ("https://nowhere.test/x", "name not resolved"), ("not a url", "invalid URL"),
+    ("https://10.0.0.1/x", "blocked address"), ("https://internal.test/x", "blocked address")])
+def test_post_once_gives_the_reason_for_a_refused_target(url, reason):
+    result = post_once(url, BODY, {}, resolver=NAMES)
+    assert (result.status, result.error, result.headers, result.body) == (None, reason, None,
+                                                                          None)
 
 
 def test_the_default_timeout_is_eight_seconds():
@@ -619,10 +660,10 @@ def trust_test_ca(certificates):
 
 def test_tls_uses_the_url_hostname_for_sni_and_verification(tls_receiver, trust_test_ca):
     resolve = resolver_for({"hooks.test": ["127.0.0.1"]})
-    status = post_once(tls_receiver.url("/ok", host="hooks.test", scheme="https"), BODY,
+    result = post_once(tls_receiver.url("/ok", host="hooks.test", scheme="https"), BODY,
                        delivery_headers(BODY), allow_insecure=True, resolver=resolve,
                        ssl_context=trust_test_ca)
-    assert status == 200
+    assert result.status == 200
     assert tls_receiver.server_names == ["hooks.test"]
     [seen] = tls_receiver.requests
     assert seen["body"] == BODY
@@ -632,17 +673,17 @@ def test_tls_uses_the_url_hostname_for_sni_and_verification(tls_receiver, trust_
 
 def test_tls_refuses_a_certificate_for_another_name(tls_receiver, trust_test_ca):
     resolve = resolver_for({"other.test": ["127.0.0.1"]})
-    status = post_once(tls_receiver.url("/ok", host="other.test", scheme="https"), BODY, {},
+    result = post_once(tls_receiver.url("/ok", host="other.test", scheme="https"), BODY, {},
                        allow_insecure=True, resolver=resolve, ssl_context=trust_test_ca)
-    assert status is None
+    assert (result.status, result.error) == (None, "TLS error")
     assert tls_receiver.requests == []
 
 
 def test_tls_refuses_an_untrusted_certificate_by_default(tls_receiver):
     resolve = resolver_for({"hooks.test": ["127.0.0.1"]})
-    status = post_once(tls_receiver.url("/ok", host="hooks.test", scheme="https"), BODY, {},
+    result = post_once(tls_receiver.url("/ok", host="hooks.test", scheme="https"), BODY, {},
                        allow_insecure=True, resolver=resolve)
-    assert status is None
+    assert (result.status, result.error) == (None, "TLS error")
     assert tls_receiver.requests == []
 
 

@@ -1,9 +1,13 @@
+import base64
 import hashlib
 import hmac
+import time
 
 import pytest
+import standardwebhooks
+import stripe
 
-from chalicelib.events.signing import sign
+from chalicelib.events.signing import sign, standard_secret, standard_signature
 
 
 # Copied verbatim from api-reference.txt, "Verifying signatures".
@@ -54,3 +58,63 @@ def test_non_ascii_and_binary_bodies_are_signed_byte_for_byte():
 def test_timestamp_must_be_an_int(timestamp):
     with pytest.raises(TypeError):
         sign(SECRET, timestamp, BODY)
+
+
+# --- a rotated secret: both sign while the overlap lasts ----------------------------------
+
+OLD = "0123456789abcdef" * 4
+
+
+def test_two_secrets_give_two_v1_values_new_first():
+    header = sign(SECRET, 1781434200, BODY, OLD)
+    t, new, old = header.split(",")
+    assert (t, new, old) == ("t=1781434200", sign(SECRET, 1781434200, BODY).split(",")[1],
+                             sign(OLD, 1781434200, BODY).split(",")[1])
+
+
+def test_stripe_accepts_either_secret_of_a_rotation():
+    now = int(time.time())
+    header = sign(SECRET, now, BODY, OLD)
+    for secret in (SECRET, OLD):
+        assert stripe.WebhookSignature.verify_header(BODY, header, secret, tolerance=300)
+    with pytest.raises(stripe.SignatureVerificationError):
+        stripe.WebhookSignature.verify_header(BODY, header, "f" * 64, tolerance=300)
+
+
+def test_the_reference_verify_keeps_the_last_v1_the_old_secret():
+    header = sign(SECRET, 1781434200, BODY, OLD)
+    assert verify(OLD, header, BODY) is True
+    assert verify(SECRET, header, BODY) is False  # as SPEC section 7 says
+
+
+# --- Standard Webhooks ---------------------------------------------------------------------
+
+DELIVERY = "f0e1d2c3-b4a5-4697-8889-0a1b2c3d4e5f"
+
+
+def test_standard_signature_known_value():
+    expected = hmac.new(SECRET.encode(), f"{DELIVERY}.1781434200.".encode() + BODY,
+                        hashlib.sha256).digest()
+    assert standard_signature([SECRET], DELIVERY, 1781434200, BODY) == (
+        "v1," + base64.b64encode(expected).decode())
+
+
+@pytest.mark.parametrize("secrets", [[SECRET], [SECRET, OLD]])
+def test_the_standard_webhooks_library_verifies_with_each_secret(secrets):
+    now = int(time.time())
+    headers = {"webhook-id": DELIVERY, "webhook-timestamp": str(now),
+               "webhook-signature": standard_signature(secrets, DELIVERY, now, BODY)}
+    assert len(headers["webhook-signature"].split(" ")) == len(secrets)
+    for secret in secrets:
+        assert standardwebhooks.Webhook(standard_secret(secret)).verify(
+            BODY, headers) == {"event": "session.closed", "delivery_id": "f0e1d2c3",
+                               "occurred_at": 1781434200}
+    with pytest.raises(standardwebhooks.WebhookVerificationError):
+        standardwebhooks.Webhook(standard_secret("f" * 64)).verify(BODY, headers)
+    tampered = {**headers, "webhook-id": "another"}
+    with pytest.raises(standardwebhooks.WebhookVerificationError):
+        standardwebhooks.Webhook(standard_secret(SECRET)).verify(BODY, tampered)
+
+
+def test_the_standard_secret_is_whsec_and_the_base64_of_the_ascii_secret():
+    assert standard_secret("abc") == "whsec_YWJj"
