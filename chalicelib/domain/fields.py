@@ -14,6 +14,7 @@ the clean value or raises ``Invalid`` whose ``message`` is the DRF text.
 from __future__ import annotations
 
 import decimal
+import ipaddress
 import re
 import uuid
 from collections.abc import Callable, Mapping
@@ -51,7 +52,6 @@ _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _CURRENCY = re.compile(r"[A-Za-z]{3}", re.ASCII)
 _UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}", re.ASCII)
-_EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
 _DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})", re.ASCII)
 _DATETIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?"
                        r"(Z|[+-]\d{2}(?::?\d{2})?)?", re.ASCII)
@@ -120,14 +120,85 @@ class Char(Field):
         return value
 
 
+# Django 6.1's EmailValidator (django/core/validators.py, 6.1.3), which DRF's EmailField
+# runs on the trimmed string. Its character classes are named here because
+# chalicelib.schema.bodies spells the same classes (as Python's re.IGNORECASE reads them)
+# in the OpenAPI document; the regular expressions are Django's, built from them.
+EMAIL_ATEXT = r"[-!#$%&'*+/=?^_`{}|~0-9A-Z]"  # dot-atom characters
+EMAIL_QTEXT = r"[\001-\010\013\014\016-\037!#-\[\]-\177]"  # quoted-string, unescaped
+EMAIL_QUOTED_PAIR = r"[\001-\011\013\014\016-\177]"  # quoted-string, after a backslash
+_UL = "\u00a1-\uffff"  # Django's "Unicode letters" range (not a raw string)
+EMAIL_HOST = "[a-z" + _UL + "0-9]"  # a label's first and last character
+EMAIL_HOST_INNER = "[a-z" + _UL + "0-9-]"
+EMAIL_TLD = "[a-z" + _UL + "-]"  # the last label: no ASCII digits
+EMAIL_PUNYCODE = "[a-z0-9]"  # after "xn--" in the last label
+EMAIL_LOCALHOST = "localhost"  # Django's domain_allowlist
+EMAIL_MAX_IPV6 = 39  # django.utils.ipv6.MAX_IPV6_ADDRESS_LENGTH
+_EMAIL_USER = re.compile(
+    r"(^" + EMAIL_ATEXT + r"+(\." + EMAIL_ATEXT + r"+)*\Z"  # dot-atom
+    r'|^"(' + EMAIL_QTEXT + r"|\\" + EMAIL_QUOTED_PAIR + r')*"\Z)',  # quoted-string
+    re.IGNORECASE)
+_EMAIL_HOSTNAME = EMAIL_HOST + "(?:" + EMAIL_HOST_INNER + "{0,61}" + EMAIL_HOST + ")?"
+# Max length for domain name labels is 63 characters per RFC 1034 sec. 3.1.
+_EMAIL_LABELS = r"(?:\.(?!-)" + EMAIL_HOST_INNER + r"{1,63}(?<!-))*"
+_EMAIL_TLD = (r"\.(?!-)(?:" + EMAIL_TLD + "{2,63}|xn--" + EMAIL_PUNYCODE + r"{1,59})(?<!-)")
+_EMAIL_DOMAIN = re.compile(r"^" + _EMAIL_HOSTNAME + _EMAIL_LABELS + _EMAIL_TLD + r"\Z",
+                           re.IGNORECASE)
+_EMAIL_LITERAL = re.compile(r"\[([A-F0-9:.]+)\]\Z", re.IGNORECASE)  # SMTP 4.1.3
+EMAIL_MAX_LENGTH = 320  # RFC 3696 section 3 (the field's own 254 applies first)
+
+
+def is_email(value: str) -> bool:
+    """Django's ``EmailValidator()(value)`` passes: the address as DRF checks it, trimmed."""
+    if not value or "@" not in value or len(value) > EMAIL_MAX_LENGTH:
+        return False
+    user_part, domain_part = value.rsplit("@", 1)
+    if not _EMAIL_USER.match(user_part):
+        return False
+    return domain_part == EMAIL_LOCALHOST or _is_email_domain(domain_part)
+
+
+def _is_email_domain(domain_part: str) -> bool:
+    """Django's ``validate_domain_part``: a domain name, or an IPv4/IPv6 literal in brackets."""
+    if _EMAIL_DOMAIN.match(domain_part):
+        return True
+    literal = _EMAIL_LITERAL.match(domain_part)
+    if not literal:
+        return False
+    address = literal[1]
+    try:  # Django's validate_ipv46_address
+        ipaddress.IPv4Address(address)
+        return True
+    except ValueError:
+        pass
+    if len(address) > EMAIL_MAX_IPV6:  # django.utils.ipv6.is_valid_ipv6_address
+        return False
+    try:
+        ipaddress.IPv6Address(address)
+        return True
+    except ValueError:
+        return False
+
+
 class Email(Char):
-    """A trimmed email address, at most 254 characters by default."""
+    """DRF's ``EmailField``: trimmed, at most 254 characters by default, then Django's check.
+
+    Django 6.1's ``EmailValidator`` (ported above, not imported: the functions do not ship
+    Django): a dot-atom or quoted-string local part; a domain of labels of at most 63
+    characters (letters, digits, hyphens not at either end, and any character from U+00A1
+    to U+FFFF: since Django 5.2 internationalised domains match as written, with no IDN
+    step) ending in a label of 2-63 non-digit characters or ``xn--`` punycode, or
+    ``localhost``, or an IPv4/IPv6 literal in brackets. Letters match in any case as
+    Python's ``re.IGNORECASE`` reads them, so "ı", "ſ", "İ" and the Kelvin sign "K" count
+    as ASCII letters, as they do in Django. The OpenAPI document describes exactly this,
+    surrounding whitespace included (chalicelib.schema.bodies).
+    """
 
     def __init__(self, *, max_length: int | None = 254, **kw):
         super().__init__(max_length=max_length, **kw)
 
     def check(self, value: str) -> str:
-        if not _EMAIL.fullmatch(value):
+        if not is_email(value):
             raise Invalid(NOT_AN_EMAIL)
         return value
 
@@ -155,7 +226,17 @@ class Boolean(Field):
 
 
 class Decimal(Field):
-    """A non-negative decimal from a string or number, checked like DRF's DecimalField."""
+    """A non-negative decimal from a string or number, checked like DRF's DecimalField.
+
+    DRF's forms, scientific notation included ("1e2", "1.5E+1"), with DRF's precision rule
+    on the Decimal as written: "1e2" has 3 digits, "1.50" 2 decimals, "100000000000e-10"
+    12 digits. Narrower than DRF on purpose: ASCII digits only, no "_" separators (Python's
+    Decimal would take "1_000" and "١٢"). Not DRF's 1,000-character cap on the string: its
+    message is not among the contract's, and the request cap bounds the work.
+    The OpenAPI document (chalicelib.schema.bodies) describes these strings exactly for
+    exponents up to ``bodies.EXPONENT_LIMIT`` (40); one accepted with a larger exponent
+    (it needs 33+ zeros after the point) is accepted but not described.
+    """
 
     def __init__(self, *, max_digits: int = 10, decimal_places: int = 2,
                  min_value: int | None = 0, max_value: int | None = None, **kw):

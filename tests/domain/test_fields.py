@@ -159,15 +159,73 @@ def test_char_rejects_characters_that_cannot_be_stored():
     assert error(f.Char(), "a\ud800") == "Surrogate characters are not allowed: U+D800."
 
 
-@pytest.mark.parametrize("value", ["a@b.co", "billing@globex.example", "first.last+tag@x.y.z"])
+# Django's own examples: tests/validators/tests.py, the validate_email entries of TEST_DATA
+# (Django 5.2-6.1, whose EmailValidator fields.Email ports), and DRF's tests/test_fields.py
+# TestEmailField (" example@example.com " passes: DRF trims first).
+DJANGO_VALID_EMAILS = [
+    "email@here.com", "weirder-email@here.and.there.com", "email@[127.0.0.1]",
+    "email@[2001:dB8::1]", "email@[2001:dB8:0:0:0:0:0:1]", "email@[::fffF:127.0.0.1]",
+    "example@valid-----hyphens.com", "example@valid-with-hyphens.com",
+    "test@domain.with.idn.tld.उदाहरण.परीक्षा", "email@localhost", '"test@test"@example.com',
+    f"example@atm.{'a' * 63}", f"example@{'a' * 63}.atm",
+    f"example@{'a' * 63}.{'b' * 10}.atm", "email@xn--4ca9at.com", "email@öäü.com",
+    "email@עִתוֹן.example.il", "email@މިހާރު.example.mv", "email@漢字.example.com",
+    "editor@މިހާރު.example.mv", '"\\\011"@here.com', f"a@{'a' * 63}.us",
+    "example@example.com", " example@example.com ",
+    # Django refuses these four for their newline; DRF trims it away first.
+    "a@b.com\n", "a@[127.0.0.1]\n", "\na@b.com", "\t a@b.co \u3000",
+]
+DJANGO_INVALID_EMAILS = [
+    "abc", "abc@", "abc@bar", "a @x.cz", "abc@.com", "something@@somewhere.com",
+    "email@127.0.0.1", "email@[127.0.0.256]", "email@[2001:db8::12345]",
+    "email@[2001:db8:0:0:0:0:1]", "email@[::ffff:127.0.0.256]", "email@[2001:dg8::1]",
+    "email@[2001:dG8:0:0:0:0:0:1]", "email@[::fTzF:127.0.0.1]", "example@invalid-.com",
+    "example@-invalid.com", "example@invalid.com-", "example@inv-.alid-.com",
+    "example@inv-.-alid.com", 'test@example.com\n\n<script src="x.js">', "@domain.com",
+    "email.domain.com", "email@domain@domain.com", "email@domain..com", "email@.domain.com",
+    "email@-domain.com", "email@domain-.com", "email@domain.com-", '"\\\012"@here.com',
+    "trailingdot@shouldfail.com.", f"a@{'a' * 64}.us", f"example@atm.{'a' * 64}",
+    f"example@{'b' * 64}.atm.{'a' * 63}", "a\n@b.com", '"test@test"\n@example.com',
+    "email@localdomain",  # valid in Django's list only with allowlist=["localdomain"]
+    "examplecom",  # DRF's
+]
+# Issue 13: accepted before this port, refused by Django.
+CONTROL_AND_DOTS = ["a\x01@b.co", ".a@b.co", "a..b@c.co", "a@b.-"]
+
+
+@pytest.mark.parametrize("value", DJANGO_VALID_EMAILS)
+def test_email_valid_as_in_django(value):
+    assert one(f.Email(), value) == value.strip()
+
+
+@pytest.mark.parametrize("value", DJANGO_INVALID_EMAILS + CONTROL_AND_DOTS)
+def test_email_invalid_as_in_django(value):
+    assert error(f.Email(), value) == "Enter a valid email address."
+
+
+@pytest.mark.parametrize("value", ["a@b.co", "billing@globex.example", "first.last+tag@x.y.zz",
+                                   "!#$%&'*+/=?^_`{}|~-@b.co", '"a\\"b@c"@d.ef', "a@b.c-d",
+                                   "a@b.xn--p1ai", "a@b." + "xn--" + "1" * 59,
+                                   "a@[::]", "a@[1:2:3:4:5:6:7::]", "a@[::ffff:1.2.3.4]"])
 def test_email_valid(value):
     assert one(f.Email(), f"  {value} ") == value
 
 
 @pytest.mark.parametrize("value", ["plain", "a@b", "@b.co", "a@@b.co", "a b@c.co", "a@b .co",
-                                   "a@.co", "a@b.", "a@b..co"])
+                                   "a@.co", "a@b.", "a@b..co", "a.@b.co", "é@b.co", '"a b"@c.de',
+                                   "a@b.c", "a@b.c1", "a@b.xn--" + "1" * 60, "a@b_c.de",
+                                   "a@LOCALHOST", "a@xn--p1ai", "a@[1.2.3]", "a@[01.2.3.4]", "a@[1::2::3]",
+                                   "a@[1:2:3:4:5:6:7:8:9]", "a@[1:2:3:4:5:6:1.2.3.4:5]",
+                                   "a@b.c\u3000", "a@b.😀o", "😀@b.co"])
 def test_email_invalid(value):
     assert error(f.Email(), value) == "Enter a valid email address."
+
+
+def test_email_letters_are_ascii_as_python_ignorecase_reads_them():
+    # Django compiles [A-Z] with re.IGNORECASE, which Python extends to these four.
+    for letter in ["ſ", "ı", "İ", "\u212a"]:
+        assert one(f.Email(), f"{letter}@b.co") == f"{letter}@b.co"
+    assert one(f.Email(), "a@b.c\u3000d") == "a@b.c\u3000d"  # U+00A1-U+FFFF are letters
 
 
 def test_email_blank_and_length():
@@ -175,9 +233,19 @@ def test_email_blank_and_length():
     schema = f.Schema({"email": f.Email(allow_blank=True, default="")})
     assert schema.validate({}) == {"email": ""}
     assert schema.validate({"email": "  "}) == {"email": ""}
-    too_long = "a" * 250 + "@b.co"
-    assert error(f.Email(), too_long) == "Ensure this field has no more than 254 characters."
+    longest = "a" * 249 + "@b.co"
+    assert one(f.Email(), f" \t{longest}\u3000") == longest
+    assert error(f.Email(), "a" + longest) == "Ensure this field has no more than 254 characters."
+    assert (error(f.Email(), f"example@{('a' * 63 + '.') * 100}com")
+            == "Ensure this field has no more than 254 characters.")
     assert error(f.Email(), 5) == "Not a valid string."
+
+
+def test_email_ipv6_literal_at_most_39_characters():
+    longest = "0000:0000:0000:0000:0000:ffff:1.2.34.56"
+    assert len(longest) == 39 and one(f.Email(), f"a@[{longest}]") == f"a@[{longest}]"
+    assert error(f.Email(), "a@[0000:0000:0000:0000:0000:ffff:1.23.45.67]") == \
+        "Enter a valid email address."  # a valid address, one character too long for Django
 
 
 # --- Boolean ------------------------------------------------------------------------------
@@ -236,6 +304,38 @@ def test_money_limits(value, message):
     assert error(f.Money(), value) == message
 
 
+# Exponent notation, counted as DRF counts the Decimal as written: its own digits, and
+# its exponent less the digits after the point.
+@pytest.mark.parametrize("value, expected", [
+    ("1e2", Decimal("100")), ("1.5E+1", Decimal("15")), ("1E-2", Decimal("0.01")),
+    ("9.999999999e7", Decimal("99999999.99")),  # the largest, with an exponent
+    ("9999999999e-2", Decimal("99999999.99")), ("99999999E0", Decimal("99999999")),
+    ("0.0000000001e8", Decimal("0.01")), ("0.1e-1", Decimal("0.01")),
+    ("0e7", Decimal("0")), ("0.0e8", Decimal("0")), ("-0e-2", Decimal("0.00")),
+    ("1.e2", Decimal("100")), (".5E+001", Decimal("5")), ("  +2.50e-0 ", Decimal("2.50")),
+])
+def test_money_exponents(value, expected):
+    result = one(f.Money(), value)
+    assert result == expected and str(result) == str(expected)
+
+
+@pytest.mark.parametrize("value, message", [
+    ("1e8", "Ensure that there are no more than 8 digits before the decimal point."),
+    ("9.9999999999e7", "Ensure that there are no more than 10 digits in total."),
+    ("99999999999e-3", "Ensure that there are no more than 10 digits in total."),
+    ("100000000000e-10", "Ensure that there are no more than 10 digits in total."),
+    ("1e-3", "Ensure that there are no more than 2 decimal places."),
+    ("10e-3", "Ensure that there are no more than 2 decimal places."),  # 0.01, as written
+    ("0.00000000001e8", "Ensure that there are no more than 2 decimal places."),
+    ("0e8", "Ensure that there are no more than 8 digits before the decimal point."),
+    ("-1e-2", "Ensure this value is greater than or equal to 0."),
+    ("1e", "A valid number is required."), ("e2", "A valid number is required."),
+    ("1e2.5", "A valid number is required."), ("1e+-2", "A valid number is required."),
+])
+def test_money_exponents_past_the_limits(value, message):
+    assert error(f.Money(), value) == message
+
+
 def test_decimal_max_value():
     tax = f.Decimal(max_value=100)
     assert one(tax, "100") == Decimal("100")
@@ -245,6 +345,10 @@ def test_decimal_max_value():
     assert error(tax, 101) == "Ensure this value is less than or equal to 100."
     assert error(tax, "-0.5") == "Ensure this value is greater than or equal to 0."
     assert error(tax, "2.555") == "Ensure that there are no more than 2 decimal places."
+    assert one(tax, "1e2") == Decimal("100") and one(tax, "1.00E+2") == Decimal("100.00")
+    assert one(tax, "0.001e5") == Decimal("100")
+    assert error(tax, "1.0001e2") == "Ensure this value is less than or equal to 100."
+    assert error(tax, "1e3") == "Ensure this value is less than or equal to 100."
 
 
 def test_decimal_default_not_validated_or_rounded():
