@@ -1,8 +1,9 @@
 """Every documented operation, ready to run against a prepared organisation, with its call budget.
 
 The budgets are the handler's DynamoDB calls: a write request costs its reads plus its
-write, and no request queries subscribers or calls SQS (events are fanned out from the
-tables' change streams by their own function, measured apart). The authorizer always
+write, and no request queries subscribers (events are fanned out from the tables' change
+streams by their own function, measured apart); only ping and redeliver, requests to
+send, call SQS (one SendMessage each, beside their budget). The authorizer always
 makes one ``GetItem``. Preparing an operation (a running session to close, an invoice
 to pay) happens before counting starts. They are the minimum each response's data
 needs (DESIGN section 6); the bench reports against them and ``tests/bench`` fails when
@@ -26,6 +27,7 @@ class World:
     session_id: str = ""
     invoice_id: str = ""
     webhook_id: str = ""
+    attempt_id: str = ""
 
     @classmethod
     def build(cls, api) -> "World":
@@ -40,6 +42,7 @@ class World:
         world.running_session()  # so that the running list has something to name
         # A subscriber to invoice.paid: mark_paid shows what a delivery adds (one SQS call).
         world.webhook_id = world.subscription("invoice.paid")
+        world.attempt_id = world.logged_attempt()
         return world
 
     def running_session(self) -> str:
@@ -47,6 +50,23 @@ class World:
 
     def fresh_invoice(self) -> str:
         return self.api.post("/invoices/", invoice_body(self)).json()["id"]
+
+    def logged_attempt(self) -> str:
+        """An attempt in the world's subscription's delivery log (written as the delivery
+        function writes one: only a delivery makes attempts)."""
+        import uuid
+        from datetime import datetime, timezone
+
+        from chalicelib.store import deliveries
+        from chalicelib.store.webhooks import get_subscription
+        key_id = get_subscription(self.webhook_id).key_id
+        return deliveries.record(deliveries.Attempt(
+            subscription_id=self.webhook_id, key_id=key_id, delivery_id=str(uuid.uuid4()),
+            event="invoice.paid", attempted_at=datetime.now(timezone.utc),
+            request_headers={"Content-Type": "application/json"},
+            request_body=b'{"event":"invoice.paid"}', status_code=None, duration_ms=1,
+            succeeded=False, error="connection refused", response_headers=None,
+            response_body=None)).id
 
     def subscription(self, event: str = "invoice.paid") -> str:
         return self.api.post("/webhooks/", {"event": event,
@@ -141,4 +161,18 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("DELETE /webhooks/{id}/", "DELETE", 1,
               lambda w: (f"/webhooks/{w.subscription()}/", None),
               "conditional DeleteItem"),
+    Operation("POST /webhooks/{id}/rotate_secret/", "POST", 1,
+              _fixed("/webhooks/{w.webhook_id}/rotate_secret/", {"overlap_seconds": 3600}),
+              "conditional UpdateItem answering the new item"),
+    Operation("POST /webhooks/{id}/ping/", "POST", 1, _fixed("/webhooks/{w.webhook_id}/ping/"),
+              "GetItem of the subscription; + 1 SQS SendMessage"),
+    Operation("GET /webhooks/{id}/deliveries/", "GET", 2,
+              _fixed("/webhooks/{w.webhook_id}/deliveries/"),
+              "GetItem of the subscription, Query of its log's index"),
+    Operation("GET /webhooks/{id}/deliveries/{attempt_id}/", "GET", 1,
+              _fixed("/webhooks/{w.webhook_id}/deliveries/{w.attempt_id}/"),
+              "BatchGetItem of the subscription and the attempt"),
+    Operation("POST /webhooks/{id}/deliveries/{attempt_id}/redeliver/", "POST", 1,
+              _fixed("/webhooks/{w.webhook_id}/deliveries/{w.attempt_id}/redeliver/"),
+              "BatchGetItem of the subscription and the attempt; + 1 SQS SendMessage"),
 )
