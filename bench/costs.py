@@ -1,10 +1,13 @@
 """Estimated AWS cost per million API requests of a stated mix, from what was measured.
 
-Measured by ``make bench``: each operation's DynamoDB and SQS calls, the change-stream
-records it produces, each packaged function's CPU per invocation (bench/sizing.py), and
-the bytes of every log line. Modelled: a Lambda invocation lasts its measured CPU
-stretched by the function's memory (one vCPU at 1,769 MB) plus :data:`CALL_LATENCY_MS`
-per AWS call, billed per millisecond at the memory in ``.chalice/config.json``.
+Measured by ``make bench``: each operation's DynamoDB and SQS calls and the DynamoDB
+capacity units they consume (bench/capacity.py: AWS's rules applied to the items each
+call read and wrote), the change-stream records it produces and what the fan-out and
+delivery functions spend on them, each packaged function's CPU per invocation
+(bench/sizing.py), and the bytes of every log line. Modelled: a Lambda invocation lasts
+its measured CPU stretched by the function's memory (one vCPU at 1,769 MB) plus
+:data:`CALL_LATENCY_MS` per AWS call, billed per millisecond at the memory in
+``.chalice/config.json``.
 
 Prices are us-east-1 list prices as published on the AWS pricing pages in November
 2024 (DynamoDB on-demand after its 2024-11-01 reduction); check them before relying on
@@ -16,6 +19,9 @@ import json
 import math
 from collections import Counter
 from dataclasses import dataclass
+
+from bench import capacity
+from bench.calls import AUTHORIZER
 
 PRICES_DATE = "November 2024, us-east-1 list prices"
 API_GATEWAY_PER_MILLION = 3.50  # REST API, first 333 million requests/month
@@ -43,11 +49,6 @@ STREAM_RECORDS_PER_INVOCATION = 1.0
 PLATFORM_LOG_BYTES = 700
 RUNTIME_REQUEST_ID_BYTES = len(', "requestId": "8f5e2bb2-7f2c-4c1c-9d6c-3f1b5e0a9d21"')
 LAMBDA_UNSAMPLED_TRACE_SHARE = 0.05  # Lambda samples 5% of invocations nobody traced upstream
-
-# Request units per call for this service's small items (< 1 KB written, < 4 KB read).
-READ_UNITS = {"GetItem": 1.0, "Query": 0.5, "BatchGetItem": 0.5}  # GetItem strongly consistent
-WRITE_UNITS = {"PutItem": 2.0, "UpdateItem": 2.0, "DeleteItem": 2.0,  # item + ~1 index update
-               "TransactWriteItems": 4.0}  # two items, transactions cost double
 
 # The mix: what an integration (timer, dashboard, Zapier-style sync) sends, per 100 requests.
 MIX = {
@@ -77,16 +78,6 @@ class Invocations:
         return self.count * self.billed_ms() / 1000 * self.memory_mb / 1024
 
 
-def units(calls: Counter) -> tuple[float, float]:
-    """Read and write units of calls named ``service:Operation`` or ``service.Operation``."""
-    reads = writes = 0.0
-    for name, n in calls.items():
-        operation = name.replace(":", ".").split(".", 1)[1]
-        reads += n * READ_UNITS.get(operation, 0)
-        writes += n * WRITE_UNITS.get(operation, 0)
-    return reads, writes
-
-
 def access_log_bytes() -> int:
     """API Gateway's access log line, with values of a typical request."""
     from chalicelib.deploy.template import ACCESS_LOG_FORMAT
@@ -98,14 +89,15 @@ def access_log_bytes() -> int:
                           separators=(",", ":")))
 
 
-def estimate(measured: dict[str, dict], sizing: dict, stream_records: dict[str, float],
+def estimate(measured: dict[str, dict], sizing: dict, background: capacity.Background,
              trace_sample_rate: float | None = None, stage: str = "prod") -> dict:
     """Dollars per million requests of :data:`MIX`, by service.
 
-    ``measured``: each operation's calls (``authorizer``/``dynamodb``/``sqs`` Counters);
-    ``sizing``: bench/sizing.py's figures per function; ``stream_records``: change records
-    each operation produces; the stage's system log level decides whether Lambda's own
-    lines are paid for.
+    ``measured``: each operation's calls (``authorizer``/``dynamodb``/``sqs`` Counters) and
+    the capacity they consumed (``capacity``: bench/capacity.py's entries); ``sizing``:
+    bench/sizing.py's figures per function; ``background``: the change records each
+    operation produces and what the fan-out and delivery functions spend on them; the
+    stage's system log level decides whether Lambda's own lines are paid for.
     """
     weight = sum(MIX.values())
     share = {name: n / weight for name, n in MIX.items()}
@@ -120,7 +112,17 @@ def estimate(measured: dict[str, dict], sizing: dict, stream_records: dict[str, 
             calls.update({k: v * s for k, v in counter.items()})
         api_cpu += s * api.per_operation[name]
         api_calls += s * (sum(op["dynamodb"].values()) + sum(op["sqs"].values()))
-    records = sum(s * stream_records[name] for name, s in share.items())
+    records = sum(s * background.records[name] for name, s in share.items())
+    # DynamoDB units per request, by where they are spent (the authorizer on every request).
+    spent = {"authorizer": sum((capacity.total(measured[name]["capacity"],
+                                               lambda e: e.phase == AUTHORIZER) * s
+                                for name, s in share.items()), capacity.Units())}
+    spent.update({name: capacity.total(measured[name]["capacity"],
+                                       lambda e: e.phase != AUTHORIZER) * s
+                  for name, s in share.items()})
+    spent["fan_out_events"] = background.per_record * records
+    spent["deliver_webhooks"] = background.per_delivery * WEBHOOK_SHARE
+    dynamodb = sum(spent.values(), capacity.Units())
 
     fan_calls = Counter(fan.calls["warm"])
     per_record = {k: v / fan.units for k, v in fan_calls.items()}
@@ -141,7 +143,7 @@ def estimate(measured: dict[str, dict], sizing: dict, stream_records: dict[str, 
             WEBHOOK_SHARE, delivery.memory_mb, sum(delivery.warm_cpu_ms) / delivery.units,
             sum(per_delivery.values()), DELIVERY_RECEIVER_MS),
     }
-    reads, writes = units(calls)
+    reads, writes = dynamodb.read, dynamodb.write
     sqs = sum(v for k, v in calls.items() if k.startswith("sqs")) + WEBHOOK_SHARE * 2  # + the
     # SQS trigger's receive and delete of each delivery
 
@@ -170,7 +172,7 @@ def estimate(measured: dict[str, dict], sizing: dict, stream_records: dict[str, 
     return {"per_million": cost, "total": sum(cost.values()), "read_units": reads,
             "write_units": writes, "sqs_requests": sqs, "log_bytes": log_bytes,
             "lambda_requests": lambda_requests, "stream_records": records,
-            "invocations": invocations, "traces": traces}
+            "invocations": invocations, "traces": traces, "units_by_source": spent}
 
 
 def fixed_per_month(alarms: int, dashboards: int = 1) -> float:
@@ -179,6 +181,38 @@ def fixed_per_month(alarms: int, dashboards: int = 1) -> float:
 
 
 TARGET_PER_MILLION = 5.00
+
+
+def capacity_lines(cost: dict) -> list[str]:
+    """Where the DynamoDB units of an average request are spent, dearest first."""
+    weight = sum(MIX.values())
+    share = {"authorizer": 1.0, "fan_out_events": cost["stream_records"],
+             "deliver_webhooks": WEBHOOK_SHARE, **{k: v / weight for k, v in MIX.items()}}
+    what = {"authorizer": "the authorizer's key `GetItem` (every request)",
+            "fan_out_events": "`fan_out_events` (per change record)",
+            "deliver_webhooks": "`deliver_webhooks` (per delivery)"}
+
+    def dollars(units: capacity.Units) -> float:
+        return (units.read * DYNAMODB_READ_UNITS_PER_MILLION
+                + units.write * DYNAMODB_WRITE_UNITS_PER_MILLION)
+
+    spent = sorted(cost["units_by_source"].items(), key=lambda kv: -dollars(kv[1]))
+    lines = [
+        "DynamoDB units per request on average, by where they are spent: the operation's"
+        " own units (section 1, AWS's capacity rules applied to the items each call read"
+        " and wrote: `bench/capacity.py`) times its share of requests. The fan-out's and"
+        " the delivery function's were measured the same way, in this process, on the"
+        " change records and messages the operations produced.",
+        "",
+        "| spent by | per request | read units | write units | $ per million requests |",
+        "|---|---|---|---|---|",
+    ]
+    for name, units in spent:
+        each = units / share[name]
+        lines.append(f"| {what.get(name, f'`{name}`')} | {share[name]:.2f} ×"
+                     f" {each.read:.2f} R / {each.write:.2f} W | {units.read:.3f} |"
+                     f" {units.write:.3f} | {dollars(units):.3f} |")
+    return lines
 
 
 def report_lines(cost: dict, alarms: int) -> list[str]:
@@ -209,7 +243,8 @@ def report_lines(cost: dict, alarms: int) -> list[str]:
         "",
         "Mix per 100 requests: " + ", ".join(f"`{k}` {v}" for k, v in MIX.items()) + ".",
         "",
-        "Measured: each operation's calls (section 1) and change-stream records"
+        "Measured: each operation's calls and DynamoDB capacity units on the typical"
+        " account (section 1), change-stream records"
         f" ({cost['stream_records']:.2f} per request), each packaged function's CPU per"
         " invocation (section 2), the bytes of its log lines. Modelled: an invocation lasts"
         f" its CPU stretched by its memory plus {CALL_LATENCY_MS:.0f} ms per AWS call, billed"
@@ -226,10 +261,9 @@ def report_lines(cost: dict, alarms: int) -> list[str]:
         f"Assumed: {WEBHOOK_SHARE:.0%} of requests cause one webhook delivery, whose receiver"
         f" answers in {DELIVERY_RECEIVER_MS} ms; the fan-out gets"
         f" {STREAM_RECORDS_PER_INVOCATION:g} change record per invocation"
-        " (`STREAM_RECORDS_PER_INVOCATION`: light traffic; a busy stream batches up to 100);"
-        " read units per call GetItem 1 (strongly consistent), Query 0.5, BatchGetItem 0.5;"
-        " write units PutItem/UpdateItem/DeleteItem 2 (item plus one index),"
-        " TransactWriteItems 4. Logs: API Gateway's access line and each function's own"
+        " (`STREAM_RECORDS_PER_INVOCATION`: light traffic; a busy stream batches up to 100)."
+        " DynamoDB units are measured, not assumed (below). Logs: API Gateway's access line"
+        " and each function's own"
         f" lines with the runtime's requestId, {cost['log_bytes']:.0f} bytes per request."
         f" {platform} X-Ray: the stage's sampling rule traces 1% of requests beyond one a"
         f" second (`TraceSampleRate`); Lambda traces {LAMBDA_UNSAMPLED_TRACE_SHARE:.0%} of the"
@@ -249,6 +283,9 @@ def report_lines(cost: dict, alarms: int) -> list[str]:
         f"Per request on average: {cost['read_units']:.2f} read units,"
         f" {cost['write_units']:.2f} write units, {cost['sqs_requests']:.2f} SQS requests,"
         f" {cost['lambda_requests']:.2f} Lambda invocations, {cost['traces']:.3f} traces.",
+        "",
+        *capacity_lines(cost),
+        "",
         f"Fixed per month, whatever the traffic: {alarms} alarms and a dashboard"
         f" ${fixed_per_month(alarms):.2f}; X-Ray's first trace of each second (the stage's"
         f" rule, and Lambda's default for each background function) at most ${reservoir:.2f}"

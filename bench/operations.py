@@ -11,6 +11,7 @@ a count rises above one.
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -91,6 +92,14 @@ def _fixed(path: str, body: dict | None = None) -> Callable[[World], tuple[str, 
     return lambda w: (path.format(w=w), body)
 
 
+def _changing(path: str, name: str, values: tuple) -> Callable[[World], tuple[str, dict]]:
+    """A PATCH that changes the resource each time it runs, as a client's would (the next of
+    ``values`` in turn): repeating the same body would measure a write that changes nothing,
+    which writes no index entry."""
+    turns = itertools.cycle(values)
+    return lambda w: (path.format(w=w), {name: next(turns)})
+
+
 def _next_page(path: str) -> Callable[[World], tuple[str, dict | None]]:
     """The second page of a list: its first page is read (uncounted) for the Link."""
     def request(world: World) -> tuple[str, dict | None]:
@@ -107,7 +116,8 @@ OPERATIONS: tuple[Operation, ...] = (
               "PutItem"),
     Operation("GET /projects/{id}/", "GET", 1, _fixed("/projects/{w.project_id}/")),
     Operation("PATCH /projects/{id}/", "PATCH", 2,
-              _fixed("/projects/{w.project_id}/", {"is_active": True}), "GetItem, UpdateItem"),
+              _changing("/projects/{w.project_id}/", "hourly_rate", ("125.00", "120.00")),
+              "GetItem, UpdateItem"),
     Operation("GET /sessions/", "GET", 2, _fixed("/sessions/"),
               "Query by user, BatchGetItem of project names"),
     Operation("GET /sessions/?active=true", "GET", 2, _fixed("/sessions/?active=true"),
@@ -126,7 +136,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("GET /sessions/{id}/", "GET", 2, _fixed("/sessions/{w.session_id}/"),
               "GetItem session, GetItem of the project's current name"),
     Operation("PATCH /sessions/{id}/", "PATCH", 3,
-              _fixed("/sessions/{w.session_id}/", {"description": "amended"}),
+              _changing("/sessions/{w.session_id}/", "description", ("amended", "amended again")),
               "GetItem, conditional UpdateItem, BatchGetItem of the project's name"),
     Operation("POST /sessions/{id}/close/", "POST", 2,
               lambda w: (f"/sessions/{w.running_session()}/close/", None),
@@ -137,7 +147,8 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("POST /clients/", "POST", 1, _fixed("/clients/", {"name": "Initech"})),
     Operation("GET /clients/{id}/", "GET", 1, _fixed("/clients/{w.client_id}/")),
     Operation("PATCH /clients/{id}/", "PATCH", 2,
-              _fixed("/clients/{w.client_id}/", {"company": "Globex"}), "GetItem, UpdateItem"),
+              _changing("/clients/{w.client_id}/", "company", ("Globex", "Globex Corporation")),
+              "GetItem, UpdateItem"),
     Operation("GET /invoices/", "GET", 1, _fixed("/invoices/")),
     Operation("GET /invoices/?status=draft&page_size=10", "GET", 1,
               _fixed("/invoices/?status=draft&page_size=10"),
@@ -148,8 +159,8 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("GET /invoices/{id}/", "GET", 1, _fixed("/invoices/{w.invoice_id}/")),
     Operation("GET /invoices/{id}/line_items/", "GET", 1,
               _fixed("/invoices/{w.invoice_id}/line_items/")),
-    Operation("POST /invoices/{id}/send/", "POST", 1, _fixed("/invoices/{w.invoice_id}/send/"),
-              "conditional UpdateItem"),
+    Operation("POST /invoices/{id}/send/", "POST", 1,
+              lambda w: (f"/invoices/{w.fresh_invoice()}/send/", None), "conditional UpdateItem"),
     Operation("POST /invoices/{id}/mark_paid/", "POST", 1,
               lambda w: (f"/invoices/{w.fresh_invoice()}/mark_paid/", None),
               "conditional UpdateItem"),

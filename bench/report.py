@@ -4,12 +4,22 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from bench import costs, restart, sizing
+from bench import capacity, costs, restart, sizing
+from bench.calls import AUTHORIZER
 from bench.operations import AUTHORIZER_BUDGET, OPERATIONS
 
 
 def _calls(counter) -> str:
     return ", ".join(f"{op.split('.', 1)[1]}×{n}" for op, n in sorted(counter.items())) or "none"
+
+
+def _units(measured: dict, authorizer: bool = False) -> capacity.Units:
+    return capacity.total(measured["capacity"], lambda e: (e.phase == AUTHORIZER) == authorizer)
+
+
+def _units_cell(small: dict, typical: dict) -> str:
+    cells = [f"{u.read:g} / {u.write:g}" for u in (_units(small), _units(typical))]
+    return cells[0] if cells[0] == cells[1] else f"{cells[0]} → {cells[1]}"
 
 
 def _alarms() -> int:
@@ -18,9 +28,11 @@ def _alarms() -> int:
                if r.get("Type") == "AWS::CloudWatch::Alarm")
 
 
-def write_report(path: Path, *, machine: str, small: dict, large: dict, cold: dict,
+def write_report(path: Path, *, machine: str, small: dict, large: dict, typical: dict,
+                 cold: dict,
                  invoicing: list[dict], delivery: dict, cost: dict,
                  sized: sizing.Sized, restarts: dict | None = None) -> None:
+    from bench.run import HISTORY_PROJECTS, HISTORY_SESSIONS
     lines = [
         "# Benchmarks",
         "",
@@ -30,33 +42,47 @@ def write_report(path: Path, *, machine: str, small: dict, large: dict, cold: di
         "",
         "## 1. AWS calls per request",
         "",
-        f"Authorizer: one `GetItem` of the API key on every request (budget {AUTHORIZER_BUDGET}).",
+        f"Authorizer: one `GetItem` of the API key on every request (budget {AUTHORIZER_BUDGET}),"
+        f" {_units(small[OPERATIONS[0].name], authorizer=True).read:g} read unit.",
         "Handler: DynamoDB calls by operation with a small data set (this organisation's few",
         "resources) and with 2,000 more sessions and 10 more users' projects in the table;",
-        "SQS calls separately (the test organisation has an `invoice.paid` subscriber).",
+        "SQS calls separately (the test organisation has an `invoice.paid` subscriber). Units:",
+        "the handler's DynamoDB read / write capacity units, AWS's rules applied to the items",
+        "each call read and wrote (`bench/capacity.py`; writes include every index entry),",
+        "with the small data set → with a typical account's own history (the user's"
+        f" {HISTORY_SESSIONS} past sessions in {HISTORY_PROJECTS} more projects: what the cost"
+        " in section 5 is priced on).",
         "",
-        "| operation | authorizer | handler, small | handler, large | SQS | budget | why |",
-        "|---|---|---|---|---|---|---|",
+        "| operation | authorizer | handler, small | handler, large | SQS | units, read / write"
+        " | budget | why |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     met = True
     for operation in OPERATIONS:
-        s, l = small[operation.name], large[operation.name]
-        n_small, n_large = sum(s["dynamodb"].values()), sum(l["dynamodb"].values())
-        ok = max(n_small, n_large) <= operation.budget and sum(s["authorizer"].values()) == 1
+        s, l, t = small[operation.name], large[operation.name], typical[operation.name]
+        counts = [sum(m["dynamodb"].values()) for m in (s, l, t)]
+        ok = max(counts) <= operation.budget and sum(s["authorizer"].values()) == 1
         met &= ok
         lines.append(
             f"| `{operation.name}` | {_calls(s['authorizer'])} | {_calls(s['dynamodb'])} |"
-            f" {_calls(l['dynamodb'])} | {_calls(s['sqs'])} |"
+            f" {_calls(l['dynamodb'])} | {_calls(s['sqs'])} | {_units_cell(s, t)} |"
             f" {operation.budget} {'✓' if ok else '✗'} | {operation.why} |")
     same = all(small[o.name]["dynamodb"] == large[o.name]["dynamodb"] for o in OPERATIONS)
     differing = [o.name for o in OPERATIONS
                  if small[o.name]["dynamodb"] != large[o.name]["dynamodb"]]
+    differing_typical = [o.name for o in OPERATIONS
+                         if small[o.name]["dynamodb"] != typical[o.name]["dynamodb"]]
+    same_units = all(_units(small[o.name]) == _units(large[o.name]) for o in OPERATIONS)
     lines += [
         "",
         f"Every budget met: **{'yes' if met else 'no'}**. Counts identical with the large data"
         f" set: **{'yes' if same else 'no'}**" + (
             " — no cost depends on data the response does not contain." if same
-            else " — these differ: " + ", ".join(f"`{n}`" for n in differing) + "."),
+            else " — these differ: " + ", ".join(f"`{n}`" for n in differing) + ".")
+        + f" Units identical too: **{'yes' if same_units else 'no'}**. With the typical"
+        f" account's history, counts identical: **{'no' if differing_typical else 'yes'}**"
+        + (" (" + ", ".join(f"`{n}`" for n in differing_typical) + ")" if differing_typical
+           else "") + "; units grow where a response holds more of the user's own data.",
         "",
         "`GET /sessions/{id}/` is the one read by id with two calls: a session shows its",
         "project's *current* name, which lives on the project. Closing a session writes the",

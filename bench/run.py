@@ -25,10 +25,15 @@ sys.path.insert(0, str(ROOT))
 
 from bench import costs, restart  # noqa: E402
 from bench import sizing  # noqa: E402
+from bench.capacity import CapacityMeter, measure_background  # noqa: E402
 from bench.calls import AUTHORIZER, HANDLER, CallCounter, CountingGateway, summarise  # noqa: E402
 from bench.operations import OPERATIONS, World  # noqa: E402
 
 LARGE_SESSIONS = 2000
+# The typical account the cost is priced on: a full-time user's history, 8 sessions a day
+# for 63 days (about three months of working days), over a handful of projects.
+HISTORY_SESSIONS = 500
+HISTORY_PROJECTS = 8
 COLD_RUNS = 15
 
 
@@ -120,11 +125,38 @@ def seed_other_users(organisation_id: int, sessions: int) -> None:
                                            end_time=start + timedelta(minutes=30)))
 
 
-def measure_operations(counter: CallCounter, world: World) -> dict[str, dict]:
+def seed_history(organisation_id: int, user_id: int, sessions: int = HISTORY_SESSIONS,
+                 projects: int = HISTORY_PROJECTS) -> None:
+    """The user's own past: closed sessions from March 2026 on, in projects of their own (no
+    client, so the June invoice the operations create is the same)."""
+    from chalicelib.store import projects as project_store
+    from chalicelib.store import sessions as session_store
+    from chalicelib.store.projects import Project
+    from chalicelib.store.sessions import Session
+    base = datetime(2026, 3, 2, 8, tzinfo=timezone.utc)
+    with Project.batch_write() as project_batch, Session.batch_write() as batch:
+        project_ids = []
+        for i in range(projects):
+            project = project_store.build(owner_id=user_id, organisation_id=organisation_id,
+                                          name=f"Retainer {i + 1}", created=base,
+                                          hourly_rate="95.00")
+            project.span_buckets = {4}
+            project_ids.append(project.id)
+            project_batch.save(project)
+        for i in range(sessions):
+            start = base + timedelta(days=i // 8, hours=i % 8)
+            batch.save(session_store.build(
+                user_id=user_id, project_id=project_ids[i % projects], start_time=start,
+                end_time=start + timedelta(minutes=50),
+                description=f"Sprint work and review, ticket #{1000 + i}"))
+
+
+def measure_operations(counter: CallCounter, meter: CapacityMeter,
+                       world: World) -> dict[str, dict]:
     results = {}
     for operation in OPERATIONS:
         path, body = operation.request(world)
-        with counter.counting() as calls:
+        with counter.counting() as calls, meter.counting() as spent:
             response = world.api.request(operation.method, path, body)
         assert response.status_code < 300, (operation.name, response.text)
         phases = summarise(calls)
@@ -132,6 +164,7 @@ def measure_operations(counter: CallCounter, world: World) -> dict[str, dict]:
             "authorizer": phases[AUTHORIZER],
             "dynamodb": Counter({k: v for k, v in phases[HANDLER].items() if k.startswith("dynamodb.")}),
             "sqs": Counter({k: v for k, v in phases[HANDLER].items() if k.startswith("sqs.")}),
+            "capacity": spent,
         }
     return results
 
@@ -339,29 +372,37 @@ def main(argv=None) -> int:
         from app import app
         from bench.report import write_report
         counter = CallCounter().install()
-        org, _, token = new_account()
+        meter = CapacityMeter(phase=lambda: counter.phase).install()
+        org, user, token = new_account()
         world = World.build(Client(CountingGateway(app, counter), token))
         print("calls per request (small data set)...", flush=True)
-        small = measure_operations(counter, world)
+        small = measure_operations(counter, meter, world)
         print(f"seeding {LARGE_SESSIONS} sessions of other users...", flush=True)
         seed_other_users(org, LARGE_SESSIONS)
         print("calls per request (large data set)...", flush=True)
-        large = measure_operations(counter, world)
+        large = measure_operations(counter, meter, world)
         print("cold start...", flush=True)
         cold = cold_start(endpoint, token)
         cold["packaged"] = packaged_bytecode()
         print("the deployment package's functions: memory and CPU...", flush=True)
         sized = sizing.measure_package(world, token, endpoint, OPERATIONS)
-        records = sizing.stream_records(world, OPERATIONS)
+        print(f"seeding a typical account's history ({HISTORY_SESSIONS} sessions)...", flush=True)
+        seed_history(org, user)
+        print("calls and capacity per request (typical account)...", flush=True)
+        typical = measure_operations(counter, meter, world)
+        print("DynamoDB capacity of the fan-out and the deliveries...", flush=True)
+        background = measure_background(world, OPERATIONS, meter)
+        assert not meter.unmetered, f"calls the capacity model does not price: {meter.unmetered}"
         print("invoice generation...", flush=True)
         invoicing_rows = invoice_generation()
         print("webhook delivery...", flush=True)
         delivery = webhook_batch(world)
         print(f"make run restart with {restart.SESSIONS:,} sessions stored...", flush=True)
         restarts = restart.measure()
-        write_report(Path(args.output), machine=machine(), small=small, large=large, cold=cold,
+        write_report(Path(args.output), machine=machine(), small=small, large=large,
+                     typical=typical, cold=cold,
                      invoicing=invoicing_rows, delivery=delivery,
-                     cost=costs.estimate(small, sized.functions, records), sized=sized,
+                     cost=costs.estimate(typical, sized.functions, background), sized=sized,
                      restarts=restarts)
         print(f"wrote {args.output}", flush=True)
     finally:

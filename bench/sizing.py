@@ -106,24 +106,6 @@ def log_bytes(function: str, done: invoke.Invocation, per: int) -> float:
     return sum(len(line.encode()) + 1 + RUNTIME_REQUEST_ID_BYTES for line in lines) / per
 
 
-def stream_records(world, operations) -> dict[str, int]:
-    """The change-stream records each operation produces (its preparation's drained first)."""
-    from chalicelib.local.stream_poller import StreamPoller
-
-    counted: list[int] = []
-    poller = StreamPoller(lambda event, context: counted.append(len(event["Records"])) or {})
-    found = {}
-    for operation in operations:
-        path, body = operation.request(world)
-        poller.drain()
-        counted.clear()
-        response = world.api.request(operation.method, path, body)
-        assert response.status_code < 300, (operation.name, response.text)
-        poller.drain()
-        found[operation.name] = sum(counted)
-    return found
-
-
 def _route(path: str):
     from chalice.local import RouteMatcher
 
