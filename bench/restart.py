@@ -25,13 +25,14 @@ import sys, uuid
 from datetime import datetime, timedelta, timezone
 from chalicelib.local import stack
 stack.configure_environment(int(sys.argv[1]))
+from chalicelib.store import sessions
 from chalicelib.store.sessions import Session
 base = datetime(2026, 1, 1, tzinfo=timezone.utc)
 with Session.batch_write() as batch:
     for i in range(int(sys.argv[2])):
         start = base + timedelta(minutes=45 * i)
-        batch.save(Session(str(uuid.uuid4()), user_id=1, project_id=str(uuid.uuid4()),
-                           start_time=start, end_time=start + timedelta(minutes=30)))
+        batch.save(sessions.build(user_id=1, project_id=str(uuid.uuid4()), start_time=start,
+                                  end_time=start + timedelta(minutes=30)))
 """
 
 COUNT = """
