@@ -34,9 +34,10 @@ _SIGNATURE_BYTES = 16  # 128 bits: forging one is out of reach, and URLs stay sh
 
 @dataclass(frozen=True)
 class PageRequest:
-    """What the client asked for: a page of ``size`` items, after ``cursor`` (None: the first)."""
+    """What the client asked for: a page of ``size`` items (None: the cursor's), after
+    ``cursor`` (None: the first page)."""
 
-    size: int
+    size: int | None
     cursor: str | None = None
 
 
@@ -55,13 +56,11 @@ class ListTooLarge(BadRequest):
 def page_request(page_size: str | None, cursor: str | None) -> PageRequest | None:
     """The page asked for by the query string, None for the complete list, or a 400.
 
-    A cursor without ``page_size`` still asks for a page (the next page's URL always
-    carries both).
+    A cursor without ``page_size`` asks for a page of the size it was issued with (the
+    next page's URL carries both).
     """
     if page_size is None:
-        if cursor is None:
-            return None
-        raise ValidationError({"page_size": "This field is required."})
+        return None if cursor is None else PageRequest(None, cursor)
     if not _INTEGER.fullmatch(page_size):
         raise ValidationError({"page_size": NOT_AN_INTEGER})
     size = int(page_size)
@@ -86,15 +85,16 @@ def _signature(secret: bytes, body: bytes) -> bytes:
     return hmac.new(secret, body, hashlib.sha256).digest()[:_SIGNATURE_BYTES]
 
 
-def encode_cursor(secret: bytes, binding: str, positions: Mapping[str, Any]) -> str:
-    """A cursor for ``positions`` of the list identified by ``binding``."""
-    body = json.dumps({"b": binding, "p": positions}, separators=(",", ":"),
+def encode_cursor(secret: bytes, binding: str, positions: Mapping[str, Any], size: int) -> str:
+    """A cursor for ``positions`` of the list identified by ``binding``, in pages of ``size``."""
+    body = json.dumps({"b": binding, "p": positions, "s": size}, separators=(",", ":"),
                       sort_keys=True).encode()
     return f"{_b64(body)}.{_b64(_signature(secret, body))}"
 
 
-def decode_cursor(secret: bytes, binding: str, cursor: str) -> dict[str, Any]:
-    """The positions of a cursor issued for ``binding``, or :class:`InvalidCursor`."""
+def decode_cursor(secret: bytes, binding: str, cursor: str) -> tuple[dict[str, Any], int]:
+    """The positions and page size of a cursor issued for ``binding``, or
+    :class:`InvalidCursor`."""
     try:
         body_text, signature_text = cursor.split(".")
         body, signature = _unb64(body_text), _unb64(signature_text)
@@ -108,7 +108,7 @@ def decode_cursor(secret: bytes, binding: str, cursor: str) -> dict[str, Any]:
         raise InvalidCursor() from exc
     if payload.get("b") != binding or not isinstance(payload.get("p"), dict):
         raise InvalidCursor()
-    return payload["p"]
+    return payload["p"], int(payload.get("s", MAX_PAGE_SIZE))
 
 
 def binding(list_name: str, key_id: str, filters: Mapping[str, Any]) -> str:

@@ -119,7 +119,8 @@ def _components() -> dict:
             "name": "cursor", "in": "query", "required": False,
             "description": ("Opaque: copied from the `Link` of the previous page, for the same "
                             "list, filters and API key (else 404 "
-                            f'`{{"detail": "{pages.INVALID_CURSOR}"}}`); needs `page_size`.'),
+                            f'`{{"detail": "{pages.INVALID_CURSOR}"}}`); without `page_size` '
+                            "the page has the size the cursor was issued with."),
             "schema": {"type": "string"}},
             "IdempotencyKey": {
             "name": idempotency.HEADER, "in": "header", "required": False,

@@ -58,9 +58,11 @@ def listed(name: str, caller: Caller, filters: Mapping[str, Any],
     if page is None:
         return Listed(complete())
     binding = pages.binding(name, caller.key_id, filters)
-    positions = (pages.decode_cursor(_secret(), binding, page.cursor)
-                 if page.cursor is not None else None)
-    found = read_page(page.size, positions)
-    cursor = (pages.encode_cursor(_secret(), binding, found.positions)
+    positions, size = None, page.size
+    if page.cursor is not None:
+        positions, issued_size = pages.decode_cursor(_secret(), binding, page.cursor)
+        size = size or issued_size
+    found = read_page(size, positions)
+    cursor = (pages.encode_cursor(_secret(), binding, found.positions, size)
               if found.positions is not None else None)
     return Listed(found.items, cursor)

@@ -266,8 +266,9 @@ def test_a_cursor_cannot_be_forged_into_another_tenants_data(api, outsider, sess
     assert api.get(f"/sessions/?page_size=1&cursor={forged}").status_code == 404
 
 
-def test_a_cursor_without_page_size_is_a_400(api, sessions):
-    cursor = cursor_of(api.get("/sessions/?page_size=1"))
-    response = api.get(f"/sessions/?cursor={cursor}")
-    assert (response.status_code, response.json()) == (400, {"page_size": [
-        "This field is required."]})
+def test_a_cursor_without_page_size_keeps_the_size_it_was_issued_with(api, sessions):
+    first = api.get("/sessions/?page_size=2")
+    second = api.get(f"/sessions/?cursor={cursor_of(first)}")
+    assert second.status_code == 200
+    assert second.json() == api.get(next_url(first).split("/api/v1", 1)[1]).json()
+    assert len(second.json()) == 2
