@@ -125,7 +125,9 @@ def test_clients_invoices_webhooks_and_line_items_page(api):
     for name in ("beta", "Alpha", "gamma", "Delta", "alpha"):
         api.post("/clients/", {"name": name})
     clients = assert_pages_make_the_list(api, "/clients/")
-    assert [c["name"] for c in clients] == ["Alpha", "alpha", "beta", "Delta", "gamma"]
+    assert [c["name"].casefold() for c in clients] == ["alpha", "alpha", "beta", "delta",
+                                                       "gamma"]
+    assert clients[0]["id"] < clients[1]["id"]  # a tie in name: by id
     client = clients[0]["id"]
     for n in range(4):
         project = api.post("/projects/", {"name": f"P{n}", "client_id": client}).json()["id"]
