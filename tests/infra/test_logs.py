@@ -213,12 +213,13 @@ def test_a_key_without_pro_logs_a_deny(make_account, logs):
 
 def test_a_delivery_attempt_logs_its_ids_answer_and_host_only(api, logs):
     from chalicelib.events.delivery import Deliverer
+    from chalicelib.events.outbound import PostResult
     url = "http://127.0.0.1:9/hooks/catch/123/capability-in-the-path/?token=also-secret"
     subscription = api.post("/webhooks/", {"event": "project.created", "target_url": url}).json()
     message = {"subscription_id": subscription["id"], "delivery_id": "d-1",
                "event": "project.created", "occurred_at": 0, "data": {}}
-    status = Deliverer(post=lambda *a, **k: 410).deliver(json.dumps(message))
-    assert status == 410
+    result = Deliverer(post=lambda *a, **k: PostResult(410, 3)).deliver(json.dumps(message))
+    assert result.status == 410
     line, = lines(logs, "webhook delivery")
     assert line["delivery_id"] == "d-1" and line["subscription_id"] == subscription["id"]
     assert (line["event"], line["status"], line["outcome"]) == ("project.created", 410, "failed")
