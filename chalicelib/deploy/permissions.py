@@ -81,9 +81,13 @@ FUNCTIONS: dict[str, FunctionAccess] = {
             TableAccess("invoices", (GET, PUT, UPDATE),
                         ("by_organisation", "by_organisation_client", "by_organisation_status")),
             TableAccess("invoice_lines", (BATCH_WRITE, QUERY)),  # one invoice's lines: its partition
-            TableAccess("webhooks", (GET, PUT, DELETE), ("by_key",)),
-            TableAccess("idempotency", (GET, PUT, UPDATE, DELETE)),  # DELETE: a 5xx frees the key
+            # rotation updates; an attempt's routes read it with its subscription in one batch
+            TableAccess("webhooks", (GET, BATCH_GET, PUT, UPDATE, DELETE), ("by_key",)),
+            TableAccess("deliveries", (BATCH_GET,), ("by_subscription",)),
+            # DELETE: a 5xx frees the key; BATCH_*: an answer too large for one item, in parts
+            TableAccess("idempotency", (GET, BATCH_GET, PUT, UPDATE, DELETE, BATCH_WRITE)),
         ),
+        sends_to=("webhooks",),  # a ping and a redelivery are queued by the request
     ),
     # Each committed change of a streamed table: its event, to each subscriber's queue message.
     "fan_out_events": FunctionAccess(
@@ -95,9 +99,11 @@ FUNCTIONS: dict[str, FunctionAccess] = {
         streams=("invoices", "projects", "sessions"),
         on_failure=("events-dlq",),
     ),
-    # Reads what a delivery needs (the subscription and its key), writes only the outcome.
+    # Reads what a delivery needs (the subscription, its key, a redelivered attempt's
+    # bytes), writes only the outcome and the attempt's log entry.
     "deliver_webhooks": FunctionAccess(
-        tables=(TableAccess("webhooks", (GET, UPDATE)), TableAccess("api_keys", (GET,))),
+        tables=(TableAccess("webhooks", (GET, UPDATE)), TableAccess("api_keys", (GET,)),
+                TableAccess("deliveries", (GET, PUT))),
         consumes=("webhooks",),
     ),
 }

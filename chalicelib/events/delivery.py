@@ -124,8 +124,8 @@ class Deliverer:
             return None  # deleted, or its key was revoked: nothing to deliver
         key = load_key(subscription.key_id)
         if key is None or key.revoked:
-            # revoked while this subscription was being created: finish the revocation's work
-            store.delete_subscription(subscription.id, subscription.key_id)
+            # revoked while this subscription was being made (the revocation's sweep reads an
+            # index that may lag): skipped; this function writes only its outcome and log
             return None
         if key.plan != PRO:
             return None  # skipped, not kept for later: the user may not use the API now

@@ -260,7 +260,8 @@ def _operation(view_name: str, method: str, route: Any, path_params: list[str]) 
 
 
 def _success_text(status: str) -> str:
-    return {"200": "OK.", "201": "Created.", "204": "Deleted; no body."}.get(status, "OK.")
+    return {"200": "OK.", "201": "Created.", "202": "Accepted: queued for delivery.",
+            "204": "Deleted; no body."}.get(status, "OK.")
 
 
 def build(routes: Mapping[tuple[str, str], Any], prefix: str) -> dict:

@@ -17,6 +17,7 @@ X-Ray's segments.
 from __future__ import annotations
 
 import fnmatch
+import json
 import http.server
 import socketserver
 import threading
@@ -283,6 +284,14 @@ def recorded(gateway, make_account, receiver, monkeypatch) -> CallRecorder:
         with failing("PutItem", "projects"):  # a 5xx frees its Idempotency-Key for a retry
             call("POST", "/projects/", body={"name": "Lost"}, status=500,
                  headers={"Idempotency-Key": "infra-project-2"})
+        # an answer too large for one item is kept in parts, and read back from them
+        huge = json.dumps({"name": "Huge", "currency": "".join(
+            chr(0x4E00 + (n * 7919) % 20000) for n in range(330_000))},
+            ensure_ascii=False).encode()  # just under 1 MiB of UTF-8
+        for _ in range(2):
+            answer = call.api.request("POST", "/projects/", body=huge, headers={
+                "Content-Type": "application/json", "Idempotency-Key": "infra-project-3"})
+            assert answer.status_code == 400, answer.text[:200]
         call("GET", "/projects/")
         call("GET", "/projects/{project_id}/", f"/projects/{project['id']}/")
         call("PATCH", "/projects/{project_id}/", f"/projects/{project['id']}/",
@@ -319,6 +328,21 @@ def recorded(gateway, make_account, receiver, monkeypatch) -> CallRecorder:
             fanned_out = streams.drain()
         with recorder.in_phase("delivery"):
             handled = 0
+            while (batch := poller.poll_once(deliver_webhooks)) and handled < 100:
+                handled += batch
+
+        # the webhook tools: the log, an attempt, its redelivery, a ping, a rotation
+        hook = subscriptions[0]
+        attempts = call("GET", "/webhooks/{subscription_id}/deliveries/",
+                        f"/webhooks/{hook}/deliveries/")
+        call("GET", "/webhooks/{subscription_id}/deliveries/{attempt_id}/",
+             f"/webhooks/{hook}/deliveries/{attempts[0]['id']}/")
+        call("POST", "/webhooks/{subscription_id}/deliveries/{attempt_id}/redeliver/",
+             f"/webhooks/{hook}/deliveries/{attempts[0]['id']}/redeliver/", status=202)
+        call("POST", "/webhooks/{subscription_id}/ping/", f"/webhooks/{hook}/ping/", status=202)
+        call("POST", "/webhooks/{subscription_id}/rotate_secret/",
+             f"/webhooks/{hook}/rotate_secret/", {"overlap_seconds": 60})
+        with recorder.in_phase("delivery"):
             while (batch := poller.poll_once(deliver_webhooks)) and handled < 100:
                 handled += batch
 
@@ -395,12 +419,13 @@ def test_the_authorizer_reads_api_keys_and_nothing_else(packaged, recorded):
         ("dynamodb:GetItem", stage_arn("table", settings().table_name("api_keys")))}
 
 
-def test_the_delivery_function_writes_only_its_outcome(packaged, recorded):
+def test_the_delivery_function_writes_only_its_outcome_and_its_log(packaged, recorded):
     statements = policy_statements(packaged, "DeliverWebhooks")
     writes = {(a, arn) for a, arn in code_grants(statements)
               if a not in ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query")}
-    assert writes == {("dynamodb:UpdateItem",
-                       stage_arn("table", settings().table_name("webhooks")))}
+    assert writes == {
+        ("dynamodb:UpdateItem", stage_arn("table", settings().table_name("webhooks"))),
+        ("dynamodb:PutItem", stage_arn("table", settings().table_name("deliveries")))}
 
 
 def test_the_api_cannot_touch_the_operators_tables(packaged, recorded):
