@@ -72,14 +72,18 @@ def write_report(path: Path, *, machine: str, small: dict, large: dict, typical:
                  if small[o.name]["dynamodb"] != large[o.name]["dynamodb"]]
     differing_typical = [o.name for o in OPERATIONS
                          if small[o.name]["dynamodb"] != typical[o.name]["dynamodb"]]
-    same_units = all(_units(small[o.name]) == _units(large[o.name]) for o in OPERATIONS)
+    units_differing = [o.name for o in OPERATIONS
+                       if _units(small[o.name]) != _units(large[o.name])]
     lines += [
         "",
         f"Every budget met: **{'yes' if met else 'no'}**. Counts identical with the large data"
         f" set: **{'yes' if same else 'no'}**" + (
             " — no cost depends on data the response does not contain." if same
             else " — these differ: " + ", ".join(f"`{n}`" for n in differing) + ".")
-        + f" Units identical too: **{'yes' if same_units else 'no'}**. With the typical"
+        + " Units identical too: " + (
+            f"**no** ({', '.join(f'`{n}`' for n in units_differing)}: they depend on what"
+            " the first run left, not on other users' data)." if units_differing else "**yes**.")
+        + " With the typical"
         f" account's history, counts identical: **{'no' if differing_typical else 'yes'}**"
         + (" (" + ", ".join(f"`{n}`" for n in differing_typical) + ")" if differing_typical
            else "") + "; units grow where a response holds more of the user's own data.",
@@ -87,7 +91,8 @@ def write_report(path: Path, *, machine: str, small: dict, large: dict, typical:
         "`GET /sessions/{id}/` is the one read by id with two calls: a session shows its",
         "project's *current* name, which lives on the project. Closing a session writes the",
         "project (it records the length bucket that bounds the invoice look-back) and that",
-        "write returns the name, so a close needs no read.",
+        "write returns the name, so a close needs no read; the first close in a new bucket",
+        "changes the project, so its two index entries are rewritten too (2 write units).",
         "",
         "## 2. Cold start",
         "",
