@@ -1,23 +1,30 @@
 """Clients in DynamoDB: one organisation's, listed in name order from an index.
 
-The index's sort key is the case-folded name followed by the id (``name_key``), kept
-in step with ``name`` by every write here; the list's order is exactly that key's
-(names that share their first 900 bytes, case-folded, are ordered by id).
+The index's sort key (``name_key``, kept in step with ``name`` by every write here) is
+the case-folded name, then the id, so the list's order is exactly the index's. It is
+binary, three bytes a code point (DynamoDB compares binary keys byte by byte, so this
+is code-point order, as Python compares strings): 255 characters of any kind fit in a
+sort key's 1,024 bytes, where UTF-8 would need up to 1,020 for the name alone. Only a
+name whose case folding passes 334 code points (it can triple a few characters) is cut
+there, and such names are then ordered by id.
 """
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import (BinaryAttribute, NumberAttribute, UnicodeAttribute,
+                                 UTCDateTimeAttribute)
 from pynamodb.exceptions import UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
 from chalicelib.store import pages
 from chalicelib.store.base import StageTableMeta, TableModel, condition_failed, update_actions
 
-# DynamoDB caps a sort key at 1,024 bytes; the name part of ``name_key`` stays below.
-NAME_KEY_BYTES = 900
+# DynamoDB caps a sort key at 1,024 bytes: the name's code points, 3 bytes each, then a
+# separator below any of them (names hold no NUL) and the id's 16 bytes.
+NAME_KEY_CODE_POINTS = 334
+_SEPARATOR = b"\x00\x00\x00"
 
 
 class _ClientsByOrganisation(GlobalSecondaryIndex):
@@ -26,7 +33,7 @@ class _ClientsByOrganisation(GlobalSecondaryIndex):
         projection = AllProjection()
 
     organisation_id = NumberAttribute(hash_key=True)
-    name_key = UnicodeAttribute(range_key=True)
+    name_key = BinaryAttribute(range_key=True, legacy_encoding=False)
 
 
 class Client(TableModel):
@@ -36,7 +43,7 @@ class Client(TableModel):
     id = UnicodeAttribute(hash_key=True)
     organisation_id = NumberAttribute()
     name = UnicodeAttribute()
-    name_key = UnicodeAttribute()  # case-folded name + id: the list's order
+    name_key = BinaryAttribute(legacy_encoding=False)  # case-folded name + id: the order
     company = UnicodeAttribute(default="")
     email = UnicodeAttribute(default="")
     hourly_rate = UnicodeAttribute(null=True)
@@ -46,11 +53,12 @@ class Client(TableModel):
     by_organisation = _ClientsByOrganisation()
 
     @staticmethod
-    def sort_key(name: str, client_id: str) -> str:
-        """Case-folded name, then the id; the name is cut at :data:`NAME_KEY_BYTES` UTF-8
-        bytes (DynamoDB caps a sort key at 1,024)."""
-        folded = name.casefold().encode()[:NAME_KEY_BYTES].decode(errors="ignore")
-        return f"{folded}\x00{client_id}"
+    def sort_key(name: str, client_id: str) -> bytes:
+        """The case-folded name's code points (3 bytes each, at most
+        :data:`NAME_KEY_CODE_POINTS`), then the id."""
+        folded = name.casefold()[:NAME_KEY_CODE_POINTS]
+        return (b"".join(ord(ch).to_bytes(3, "big") for ch in folded) + _SEPARATOR
+                + uuid.UUID(client_id).bytes)
 
 
 MODELS = (Client,)

@@ -18,6 +18,7 @@ client's invoices).
 """
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -74,9 +75,26 @@ def _key_names(source: Source) -> list[str]:
 
 
 def _position_of(source: Source, item: TableModel) -> dict:
-    """The exclusive start key that resumes ``source`` just after ``item``."""
+    """The exclusive start key that resumes ``source`` just after ``item``, as JSON (a
+    binary key as base64 text, as DynamoDB's JSON writes it)."""
     serialized = item.serialize(null_check=False)
-    return {name: serialized[name] for name in _key_names(source)}
+    return _as_position({name: serialized[name] for name in _key_names(source)})
+
+
+def _as_position(key: dict | None) -> dict | None:
+    """A key as a position: JSON, a binary value as base64 text (DynamoDB's JSON form)."""
+    if key is None:
+        return None
+    return {name: {"B": base64.b64encode(value["B"]).decode("ascii")} if "B" in value
+            else value for name, value in key.items()}
+
+
+def _start_key(position: dict | None) -> dict | None:
+    """A position back as the exclusive start key botocore sends (binary as bytes)."""
+    if position is None:
+        return None
+    return {name: {"B": base64.b64decode(value["B"])} if "B" in value else value
+            for name, value in position.items()}
 
 
 def _query(source: Source, descending: bool, limit: int | None,
@@ -85,11 +103,11 @@ def _query(source: Source, descending: bool, limit: int | None,
     connection = source.model._get_connection()
     result = connection.query(
         source.hash_key, range_key_condition=source.range_key_condition,
-        filter_condition=source.filter_condition, exclusive_start_key=start,
+        filter_condition=source.filter_condition, exclusive_start_key=_start_key(start),
         index_name=None if source.index is None else source.index.Meta.index_name, limit=limit,
         scan_index_forward=not descending)
     items = [source.model.from_raw_data(raw) for raw in result.get("Items", [])]
-    return items, result.get("LastEvaluatedKey")
+    return items, _as_position(result.get("LastEvaluatedKey"))
 
 
 def _identity(item: TableModel) -> tuple:

@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime, timezone
 
 from chalicelib.store import clients as store
-from chalicelib.store.clients import NAME_KEY_BYTES, Client
+from chalicelib.store.clients import NAME_KEY_CODE_POINTS, Client
 
 UTC = timezone.utc
 CREATED = datetime(2026, 6, 26, 9, 0, tzinfo=UTC)
@@ -58,16 +58,24 @@ def test_renaming_moves_the_client_in_the_list():
     assert store.get_client(client.id).name_key == Client.sort_key("alpha", client.id)
 
 
-def test_names_longer_than_the_sort_key_are_kept_whole_and_ordered_by_the_key():
-    """Names alike in their first 900 bytes (case-folded) are ordered by id: the list's order
-    is exactly the index's, so pages and the complete list agree."""
-    shared = "é" * (NAME_KEY_BYTES // 2 + 10)  # more than the key's bytes, two bytes each
+def test_255_characters_of_any_width_are_ordered_in_full():
+    """255 four-byte characters and names alike up to their last one: in name order."""
+    shared = "\U0001F600" * 254
     later, earlier = new_client(shared + "b"), new_client(shared + "a")
-    by_id = sorted([later, earlier], key=lambda c: c.id)
-    assert names() == [c.name for c in by_id]
+    assert names() == [shared + "a", shared + "b"]
     assert store.get_client(later.id).name == shared + "b"
-    key = store.get_client(earlier.id).name_key
-    assert len(key.split("\x00")[0].encode()) <= NAME_KEY_BYTES  # no half character either
+    assert len(store.get_client(earlier.id).name_key) <= 1024  # DynamoDB's sort key cap
+
+
+def test_a_case_folding_past_the_key_is_cut_and_ordered_by_id():
+    """Case folding may triple a character ("ﬃ" → "ffi"): past 334 code points the key is
+    cut, and names alike up to there are ordered by id."""
+    shared = "\ufb03" * 120  # 360 code points once folded
+    one, two = new_client(shared + "b"), new_client(shared + "a")
+    by_id = sorted([one, two], key=lambda c: c.id)
+    assert names() == [c.name for c in by_id]
+    assert len(store.get_client(one.id).name_key) == NAME_KEY_CODE_POINTS * 3 + 3 + 16
+    assert len(store.get_client(one.id).name_key) <= 1024
 
 
 def test_update_sets_and_none_removes():
