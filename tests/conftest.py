@@ -38,7 +38,7 @@ def aws(aws_endpoint):
     """An empty AWS with the stage's tables and queues."""
     from chalicelib.local import stack
     requests.post(f"{aws_endpoint}/moto-api/reset", timeout=10).raise_for_status()
-    stack.bootstrap()
+    stack.bootstrap(wait=False)  # the embedded AWS makes tables ACTIVE at once
     return aws_endpoint
 
 

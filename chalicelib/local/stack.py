@@ -47,9 +47,9 @@ def start_embedded_aws(port: int, data_dir: Path | str | None = None, fresh: boo
     return EmbeddedAws(port, data_dir, fresh).start()
 
 
-def bootstrap() -> None:
+def bootstrap(wait: bool = True) -> None:
     from chalicelib.services.bootstrap import bootstrap as create_infrastructure
-    create_infrastructure()
+    create_infrastructure(wait)
 
 
 def create_demo_account() -> tuple[int, int, str]:
