@@ -18,6 +18,7 @@ from chalicelib.store.accounts import ApiKey, Organisation, Team, User
 from chalicelib.store.projects import Project
 
 _EMAIL = fields.Email()
+KEY_ATTEMPTS = 3
 
 
 def get_organisation(organisation_id: int) -> Organisation:
@@ -117,9 +118,15 @@ def create_key(user_id: int, name: str, scope: str,
     if not name.strip():
         raise BadRequest("Key name may not be blank.")
     user = get_user(user_id)
-    issued = tokens.issue()
-    key = store.create_key(user, issued.key_id, issued.secret_hash, name.strip(), scope, clock())
-    return key, issued.token
+    for _ in range(KEY_ATTEMPTS):  # 36^8 ids: a clash is rare, two in a row rarer still
+        issued = tokens.issue()
+        try:
+            key = store.create_key(user, issued.key_id, issued.secret_hash, name.strip(), scope,
+                                   clock())
+        except store.KeyIdTaken:
+            continue
+        return key, issued.token
+    raise RuntimeError(f"{KEY_ATTEMPTS} key ids in a row were taken")
 
 
 def list_keys(user_id: int) -> list[ApiKey]:

@@ -10,10 +10,10 @@ from datetime import datetime
 
 from pynamodb.attributes import (BooleanAttribute, NumberAttribute, NumberSetAttribute,
                                  UnicodeAttribute, UTCDateTimeAttribute)
-from pynamodb.exceptions import UpdateError
+from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
-from chalicelib.store.base import StageTableMeta, TableModel, condition_failed
+from chalicelib.store.base import StageTableMeta, StoreError, TableModel, condition_failed
 
 
 class Counter(TableModel):
@@ -199,12 +199,21 @@ def refresh_key_snapshots(user: User) -> set[int]:
     return snapshot["team_ids"] or set()
 
 
+class KeyIdTaken(StoreError):
+    """Another key already has this public id (a new id must be drawn)."""
+
+
 def create_key(user: User, key_id: str, secret_hash: str, name: str, scope: str,
                created: datetime) -> ApiKey:
     """Store a key (by its public id, with the hash of its secret and the owner snapshot)."""
     key = ApiKey(key_id, secret_hash=secret_hash, user_id=user.id, name=name, scope=scope,
                  created=created, **_snapshot(user))
-    key.save(condition=ApiKey.key_id.does_not_exist())
+    try:
+        key.save(condition=ApiKey.key_id.does_not_exist())
+    except PutError as exc:
+        if not condition_failed(exc):
+            raise
+        raise KeyIdTaken(key_id) from exc
     return key
 
 

@@ -297,3 +297,14 @@ def test_revoke_of_an_unknown_key_names_it(aws):
     with pytest.raises(NotFound) as raised:
         service.revoke_key("nope1234")
     assert raised.value.detail == "API key nope1234 not found."
+
+
+def test_a_key_id_that_is_taken_is_drawn_again(aws, monkeypatch):
+    organisation = service.create_organisation("Acme")
+    user = service.create_user("a@example.com", int(organisation.id))
+    first, _ = service.create_key(int(user.id), "First", "write")
+    drawn = [tokens.IssuedToken(first.key_id, "a" * 32), tokens.IssuedToken("zzzzzzzz", "b" * 32)]
+    monkeypatch.setattr(tokens, "issue", lambda: drawn.pop(0))
+    second, token = service.create_key(int(user.id), "Second", "read")
+    assert second.key_id == "zzzzzzzz" and token == f"tk_live_zzzzzzzz_{'b' * 32}"
+    assert sorted(k.name for k in service.list_keys(int(user.id))) == ["First", "Second"]
