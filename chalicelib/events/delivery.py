@@ -157,15 +157,23 @@ class Deliverer:
             delivery_id=outgoing.delivery_id, subscription_id=subscription.id,
             event=outgoing.event, status=result.status, started=started,
             target_url=subscription.target_url)
-        deliveries.record(deliveries.Attempt(
-            subscription_id=subscription.id, key_id=subscription.key_id,
-            delivery_id=outgoing.delivery_id, event=outgoing.event, attempted_at=now,
-            request_headers=headers, request_body=outgoing.body, status_code=result.status,
-            duration_ms=result.duration_ms, succeeded=result.succeeded, error=result.error,
-            response_headers=result.headers, response_body=result.body,
-            redelivery=outgoing.redelivery))
-        store.record_delivery(subscription.id, now, result.status, not result.succeeded,
-                              expired_overlap=subscription.expired_overlap(now))
+        # The POST has been made: nothing after it may fail the message, or SQS would hand
+        # it over again and the receiver get a second POST (no retries after an attempt).
+        try:
+            deliveries.record(deliveries.Attempt(
+                subscription_id=subscription.id, key_id=subscription.key_id,
+                delivery_id=outgoing.delivery_id, event=outgoing.event, attempted_at=now,
+                request_headers=headers, request_body=outgoing.body, status_code=result.status,
+                duration_ms=result.duration_ms, succeeded=result.succeeded, error=result.error,
+                response_headers=result.headers, response_body=result.body,
+                redelivery=outgoing.redelivery))
+        except Exception:
+            log.exception("delivery %s: its attempt could not be logged", outgoing.delivery_id)
+        try:
+            store.record_delivery(subscription.id, now, result.status, not result.succeeded,
+                                  expired_overlap=subscription.expired_overlap(now))
+        except Exception:
+            log.exception("delivery %s: its outcome could not be recorded", outgoing.delivery_id)
         return result
 
     def deliver_batch(self, records: Iterable[tuple[str, str]]) -> dict:

@@ -277,6 +277,9 @@ def post_once(url: str, body: bytes, headers: Mapping[str, str], *, timeout: flo
     except (OSError, http.client.HTTPException) as exc:
         log.info("webhook to %s: no response: %r", target.host, exc)
         return failed(_reason(exc))
+    except Exception as exc:  # a receiver's answer must never fail the delivery itself
+        log.info("webhook to %s: unreadable response: %r", target.host, exc)
+        return failed(INVALID_RESPONSE)
     finally:
         sock.close()
     return PostResult(status, _elapsed_ms(started), answer_headers, text)
@@ -399,10 +402,14 @@ def _first_characters(raw: bytes, charset: str | None) -> str:
     """The body's first characters, decoded with its declared charset (else UTF-8); bytes
     that do not decode become U+FFFD, and a character cut at the end of ``raw`` is left out."""
     try:
-        decoder = codecs.getincrementaldecoder(charset or "utf-8")(errors="replace")
-    except LookupError:
+        codec = codecs.lookup(charset or "utf-8")
+        if not codec._is_text_encoding:  # "rot13", "base64", "zlib"...: not a charset
+            raise LookupError(charset)
+        return codec.incrementaldecoder(errors="replace").decode(
+            raw, final=False)[:RESPONSE_BODY_CHARACTERS]
+    except Exception:  # whatever a receiver declares, the delivery's record must be kept
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    return decoder.decode(raw, final=False)[:RESPONSE_BODY_CHARACTERS]
+        return decoder.decode(raw, final=False)[:RESPONSE_BODY_CHARACTERS]
 
 
 class _DeadlineSocket:

@@ -1040,3 +1040,18 @@ def test_a_subscription_that_outlived_its_revoked_key_gets_nothing(aws, account)
     assert posts == []
     # left in place: the delivery function may write only its outcome and its log
     assert get_subscription("0f0e0d0c-0b0a-4090-8070-605040302010").failure_count == 0
+
+
+def test_a_failure_to_log_after_the_post_is_no_retry(api, receiver, monkeypatch):
+    """The POST was made: a storage error after it must not hand the message back to SQS
+    (the receiver would get it twice)."""
+    from chalicelib.store import deliveries
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("DynamoDB is down")
+
+    [message] = queued_closes(api, receiver, ["hook"])
+    monkeypatch.setattr(deliveries, "record", broken)
+    result = deliver_webhooks(lambda_event([message], queue_arn(), settings().region), None)
+    assert result == {"batchItemFailures": []}
+    assert len(receiver.at("/hook")) == 1

@@ -327,6 +327,15 @@ class Receiver:
             def answer_garbage(self):  # bytes that are not UTF-8 at all
                 self.reply(200, b"ok \xff\xfe end")
 
+            def answer_rot13(self):  # codecs Python knows that are no charsets at all
+                self.reply(200, b"abc", Content_Type="text/plain; charset=rot13")
+
+            def answer_base64(self):
+                self.reply(200, b"!!!", Content_Type="text/plain; charset=base64")
+
+            def answer_zlib(self):
+                self.reply(500, b"not zlib", Content_Type="text/plain; charset=zlib")
+
             def answer_empty(self):
                 self.reply(204)
 
@@ -433,7 +442,8 @@ def test_post_once_keeps_the_first_2048_characters_of_the_answer(receiver):
 
 
 @pytest.mark.parametrize("path, status, body", [
-    ("/latin", 400, "déjà vu"), ("/garbage", 200, "ok \ufffd\ufffd end"), ("/empty", 204, "")])
+    ("/latin", 400, "déjà vu"), ("/garbage", 200, "ok \ufffd\ufffd end"), ("/empty", 204, ""),
+    ("/rot13", 200, "abc"), ("/base64", 200, "!!!"), ("/zlib", 500, "not zlib")])
 def test_post_once_decodes_the_answer_by_its_charset(receiver, path, status, body):
     result = post_once(receiver.url(path), BODY, {}, allow_insecure=True)
     assert (result.status, result.body, result.error) == (status, body, None)
