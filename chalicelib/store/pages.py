@@ -99,7 +99,15 @@ def _start_key(position: dict | None) -> dict | None:
 
 def _query(source: Source, descending: bool, limit: int | None,
            start: dict | None) -> tuple[list, dict | None]:
-    """One Query call: the items (as models) and the LastEvaluatedKey."""
+    """One Query call: the items (as models) and the LastEvaluatedKey (as a position)."""
+    items, last, _ = _query_page(source, descending, limit, start)
+    return items, last
+
+
+def _query_page(source: Source, descending: bool, limit: int | None,
+                start: dict | None) -> tuple[list, dict | None, bool]:
+    """One Query call: the items, the LastEvaluatedKey and whether DynamoDB's 1 MB cap (not
+    the limit) ended it."""
     connection = source.model._get_connection()
     result = connection.query(
         source.hash_key, range_key_condition=source.range_key_condition,
@@ -107,7 +115,9 @@ def _query(source: Source, descending: bool, limit: int | None,
         index_name=None if source.index is None else source.index.Meta.index_name, limit=limit,
         scan_index_forward=not descending)
     items = [source.model.from_raw_data(raw) for raw in result.get("Items", [])]
-    return items, _as_position(result.get("LastEvaluatedKey"))
+    last = result.get("LastEvaluatedKey")
+    capped = bool(last) and limit is not None and result.get("ScannedCount", limit) < limit
+    return items, _as_position(last), capped
 
 
 def _identity(item: TableModel) -> tuple:
@@ -140,12 +150,14 @@ def read_page(listing: Listing, size: int, positions: dict[str, Any] | None) -> 
         read = _Read(source, start)
         limit, at = size + 1, start
         while True:
-            items, last = _query(source, listing.descending, limit, at)
+            items, last, capped = _query_page(source, listing.descending, limit, at)
             read.items += items
             read.more = bool(last)
             # A filter may leave fewer than the page and its boundary: read on (the one
-            # case with more than one Query page), in growing steps.
-            if not last or source.filter_condition is None or len(read.items) > size:
+            # case with more than one Query page), in growing steps, but past a 1 MB page
+            # only while it has not yet two items (one to show, one to hold back).
+            if not last or source.filter_condition is None or len(read.items) > size \
+                    or (capped and len(read.items) >= 2):
                 break
             at, limit = last, limit * 4
         reads.append(read)

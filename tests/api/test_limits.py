@@ -197,3 +197,17 @@ def test_a_failed_store_never_leaves_the_claim_in_progress(api, monkeypatch):
     monkeypatch.undo()
     again = api.post("/clients/", {"name": "Globex"}, headers={"Idempotency-Key": "k"})
     assert again.status_code == 201  # not 409 for a minute: the claim was released
+
+
+def test_a_filtered_page_stops_at_a_query_page_of_1_mb(api, account):
+    """140 closed sessions of 40 KB each (5.6 MB): with a filter that is not a key condition
+    (active=false), a page of 200 stops where DynamoDB's 1 MB page stops, holds one item
+    back, and the pages together are the whole list, each under 5 MiB."""
+    ids = store_sessions(account.user_id, 140, EMOJI * 10_000)
+    first = api.get("/sessions/?active=false&page_size=200")
+    assert first.status_code == 200, first.text[:200]
+    assert 1 < len(first.json()) < 140 and first.header("Link")
+    found = walk(api, "/sessions/?active=false", 200)
+    assert [s["id"] for page in found for s in page] == list(reversed(ids))
+    assert all(len(json.dumps(page, ensure_ascii=False).encode()) < pages.MAX_LIST_BYTES
+               for page in found)

@@ -155,13 +155,13 @@ def test_an_empty_list_is_one_empty_page(api):
 def test_a_page_reads_one_query_page(api, sessions, monkeypatch):
     from chalicelib.store import pages as store_pages
     calls = []
-    real = store_pages._query
+    real = store_pages._query_page
 
     def counted(*args, **kwargs):
         calls.append(args[2])  # the Limit
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(store_pages, "_query", counted)
+    monkeypatch.setattr(store_pages, "_query_page", counted)
     api.get("/sessions/?page_size=4")
     assert calls == [5]  # one Query page: the page and one more to know there is a next
 
