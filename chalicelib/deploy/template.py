@@ -49,6 +49,8 @@ STREAM_FAILURE_QUEUE = "StreamFailureQueue"
 QUEUES = {"webhooks": QUEUE, "webhooks-dlq": DEAD_LETTER_QUEUE,
           "events-dlq": STREAM_FAILURE_QUEUE}
 REST_API = "RestAPI"  # Chalice's logical id for the API
+API_HANDLER = "APIHandler"  # Chalice's logical id for the API's function
+CURSOR_SECRET = "CursorSecret"
 CUSTOM_DOMAIN = "ApiCustomDomain"
 CUSTOM_DOMAIN_MAPPING = "ApiCustomDomainMapping"
 HAS_CUSTOM_DOMAIN = "HasCustomDomain"
@@ -265,7 +267,7 @@ def chalice_app(stage: str) -> ChaliceApp:
             is_handler = rest_api is not None and resource is rest_api.lambda_function
             functions[resource.resource_name] = Function(
                 resource.resource_name,
-                "APIHandler" if is_handler else logical_id(resource.resource_name),
+                API_HANDLER if is_handler else logical_id(resource.resource_name),
                 resource.function_name, resource.timeout, resource.memory_size)
     triggers, streams = [], []
     for resource in resources:
@@ -620,6 +622,17 @@ def function_resources(app: ChaliceApp, settings: Settings, runtime: str,
                 "LogGroup": {"Ref": function.log_group_id},
             },
         }}
+    # Page cursors are signed with a key only the API function has: generated with the
+    # stack (Secrets Manager) and resolved into that function's environment at deployment.
+    api = next((f for f in app.functions if f.logical_id == API_HANDLER), None)
+    if api is not None:
+        resources[CURSOR_SECRET] = {"Type": "AWS::SecretsManager::Secret", **TRANSIENT,
+                                    "Properties": {
+            "Description": "Signs the API's page cursors (TEMPORALIST_CURSOR_SECRET).",
+            "GenerateSecretString": {"PasswordLength": 64, "ExcludePunctuation": True}}}
+        resources[api.logical_id]["Properties"]["Environment"]["Variables"][
+            "TEMPORALIST_CURSOR_SECRET"] = {
+                "Fn::Sub": f"{{{{resolve:secretsmanager:${{{CURSOR_SECRET}}}:SecretString}}}}"}
     for trigger in app.queue_triggers:
         if trigger.queue_name != app.webhook_queue_placeholder:
             raise TemplateError(f"{trigger.function.logical_id} listens to "

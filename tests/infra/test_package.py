@@ -229,7 +229,8 @@ def test_every_function_has_its_own_role_and_the_stages_environment(packaged):
     for name, function in functions.items():
         properties = function["Properties"]
         assert properties["Role"] == {"Fn::GetAtt": [f"{name}Role", "Arn"]}, name
-        variables = properties["Environment"]["Variables"]
+        variables = dict(properties["Environment"]["Variables"])
+        cursor_secret = variables.pop("TEMPORALIST_CURSOR_SECRET", None)
         assert variables == {
             "TEMPORALIST_STAGE": STAGE,
             "TEMPORALIST_TABLE_PREFIX": f"temporalist-{STAGE}",
@@ -237,6 +238,28 @@ def test_every_function_has_its_own_role_and_the_stages_environment(packaged):
             "TEMPORALIST_WEBHOOK_QUEUE_URL": {"Ref": template.QUEUE},
             "TEMPORALIST_ALLOW_INSECURE_WEBHOOKS": "false",
         }, name
+        # only the API signs page cursors, with a key the stack generates
+        assert (cursor_secret is not None) == (name == template.API_HANDLER), name
+
+
+def test_the_cursor_key_is_generated_by_the_stack_and_reaches_only_the_api(packaged):
+    secret = packaged.resources[template.CURSOR_SECRET]
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    generated = secret["Properties"]["GenerateSecretString"]
+    assert generated["PasswordLength"] >= 32 and generated["ExcludePunctuation"] is True
+    reference = packaged.functions()[template.API_HANDLER]["Properties"]["Environment"][
+        "Variables"]["TEMPORALIST_CURSOR_SECRET"]
+    assert reference == {"Fn::Sub": "{{resolve:secretsmanager:${CursorSecret}:SecretString}}"}
+
+
+def test_outside_the_local_stage_a_page_needs_the_stages_cursor_key():
+    """Without it a paged request would fail (500): the template must always provide it."""
+    from chalicelib.config import load_settings
+    prod = {"TEMPORALIST_STAGE": "prod", "TEMPORALIST_WEBHOOK_QUEUE_URL": "https://q"}
+    assert load_settings(prod).cursor_secret is None
+    assert load_settings({**prod, "TEMPORALIST_CURSOR_SECRET": "k" * 64}).cursor_secret == \
+        b"k" * 64
+    assert load_settings({"TEMPORALIST_STAGE": "local"}).cursor_secret  # made up locally
 
 
 def test_a_function_without_permissions_is_refused(monkeypatch):
@@ -253,6 +276,8 @@ def test_environment_names_the_created_tables_and_queue(packaged):
     for function in packaged.functions().values():
         variables = dict(function["Properties"]["Environment"]["Variables"],
                          TEMPORALIST_WEBHOOK_QUEUE_URL=url)
+        if "TEMPORALIST_CURSOR_SECRET" in variables:  # what the dynamic reference resolves to
+            variables["TEMPORALIST_CURSOR_SECRET"] = "g" * 64
         seen = load_settings(variables)
         assert {seen.table_name(m.Meta.table) for m in MODELS} == set(tables_by_name(packaged))
         assert seen.webhook_queue_name == url.rsplit("/", 1)[1]
