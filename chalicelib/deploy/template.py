@@ -770,8 +770,9 @@ def _queue_name(logical: str) -> dict:
 
 
 def alarms(app: ChaliceApp) -> dict:
-    """Per function errors and throttles, per dead-letter queue any message, the webhook
-    queue's oldest message, the API's 5xx: each on the metric and dimensions AWS publishes."""
+    """Per function errors and throttles, the fan-out's oldest unhandled change (IteratorAge,
+    milliseconds), per dead-letter queue any message, the webhook queue's oldest message,
+    the API's 5xx: each on the metric and dimensions AWS publishes."""
     resources = {
         API_5XX_ALARM: alarm(
             "The API answered 5xx (its own 500s, or API Gateway's when a function failed).",
@@ -786,6 +787,13 @@ def alarms(app: ChaliceApp) -> dict:
             f"A message reached the dead-letter queue: {dead.holds}.",
             "AWS/SQS", "ApproximateNumberOfMessagesVisible",
             {"QueueName": _queue_name(dead.logical_id)}, statistic="Maximum")
+    for function in dict.fromkeys(trigger.function for trigger in app.stream_triggers):
+        resources[function.logical_id + "IteratorAgeAlarm"] = alarm(
+            f"{function.function_name} has left a table change unhandled for "
+            f"{webhook_queue.STREAM_STUCK_ALARM_SECONDS // 60} minutes (its events wait; "
+            f"it is given up after {webhook_queue.STREAM_MAX_RECORD_AGE_SECONDS // 3600} hours).",
+            "AWS/Lambda", "IteratorAge", {"FunctionName": {"Ref": function.logical_id}},
+            statistic="Maximum", threshold=webhook_queue.STREAM_STUCK_ALARM_SECONDS * 1000)
     for function in app.functions:
         name = {"FunctionName": {"Ref": function.logical_id}}
         resources[function.logical_id + "ErrorsAlarm"] = alarm(
@@ -837,6 +845,10 @@ def dashboard_body(app: ChaliceApp) -> dict:
             ["AWS/Lambda", "Errors", *name, {"stat": "Sum", "yAxis": "right"}],
             ["AWS/Lambda", "ConcurrentExecutions", *name, {"stat": "Maximum", "yAxis": "right"}],
         ]))
+    widgets.append(("Table changes: oldest unhandled (ms)", [
+        ["AWS/Lambda", "IteratorAge", "FunctionName", f"${{{function.logical_id}}}",
+         {"stat": "Maximum"}]
+        for function in dict.fromkeys(t.function for t in app.stream_triggers)]))
     widgets.append(("Queues: messages waiting", [
         ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName",
          f"${{{queue}.QueueName}}", {"stat": "Maximum"}] for queue in queues]))

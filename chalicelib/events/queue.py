@@ -19,10 +19,14 @@ MAX_BATCH_ENTRIES = 10
 MAX_BATCH_BYTES = 1024 * 1024
 
 # The fan-out's event source mapping (the tables' streams): a record that keeps failing is
-# retried this often (bisecting its batch) or this long, then its description goes to the
-# failure queue and the shard moves on.
-STREAM_MAX_RETRY_ATTEMPTS = 5
+# retried (bisecting its batch) until it is this old, then its description goes to the
+# failure queue and the shard moves on. No retry count: Lambda retries at once, so any
+# count is spent in minutes and an SQS outage longer than that would drop events; six
+# hours outlasts an outage, and the fan-out's IteratorAge alarm shows a stuck shard long
+# before (the stream keeps records 24 hours).
+STREAM_MAX_RETRY_ATTEMPTS = -1  # AWS's "infinite": until MaximumRecordAgeInSeconds
 STREAM_MAX_RECORD_AGE_SECONDS = 6 * 3600
+STREAM_STUCK_ALARM_SECONDS = 15 * 60  # the fan-out's oldest unhandled change, alarmed
 STREAM_BATCH_SIZE = 100
 
 

@@ -3,8 +3,9 @@ stream on the embedded AWS (moto implements DynamoDB Streams) and hand batches t
 fan-out handler Lambda runs, with the mapping's settings.
 
 As on AWS, records of a shard are handed over in order; a record the handler reports in
-``batchItemFailures`` is retried (it and what follows it) up to the mapping's retry
-limit, then described on the failure queue (as Lambda's on-failure destination does:
+``batchItemFailures`` is retried (it and what follows it) until it is older than the
+mapping's maximum record age (or, when one is given, after a number of retries), then
+described on the failure queue (as Lambda's on-failure destination does:
 the batch's shard and sequence numbers, not the data) and skipped, so one poison
 record never blocks the rest of its table's changes.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import calendar
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
@@ -53,8 +55,12 @@ class StreamPoller:
 
     def __init__(self, handler: Callable[[dict, object], dict] | None = None,
                  tables: tuple[str, ...] | None = None,
-                 max_retries: int = queue.STREAM_MAX_RETRY_ATTEMPTS,
-                 batch_size: int = queue.STREAM_BATCH_SIZE):
+                 max_retries: int | None = None,
+                 max_age_seconds: int = queue.STREAM_MAX_RECORD_AGE_SECONDS,
+                 batch_size: int = queue.STREAM_BATCH_SIZE,
+                 clock: Callable[[], float] = time.time):
+        """``max_retries`` None retries until the record is ``max_age_seconds`` old, as the
+        mapping's ``MaximumRetryAttempts`` of -1 does."""
         if handler is None:
             from app import fan_out_events as handler
         if tables is None:
@@ -63,7 +69,9 @@ class StreamPoller:
         self.handler = handler
         self.tables = tables
         self.max_retries = max_retries
+        self.max_age_seconds = max_age_seconds
         self.batch_size = batch_size
+        self.clock = clock
         self._positions: dict[str, _Position] = {}
 
     def poll_once(self) -> int:
@@ -118,18 +126,30 @@ class StreamPoller:
         if done:
             position.after = done[-1]["dynamodb"]["SequenceNumber"]
         position.attempts[first] = position.attempts.get(first, 0) + 1
-        if position.attempts[first] > self.max_retries:  # give up on it, as the mapping does
-            self._record_failure(stream_arn, shard_id, first)
+        failing = next(r for r in records if r["dynamodb"]["SequenceNumber"] == first)
+        condition = self._gives_up(position.attempts[first], failing)
+        if condition:  # give up on it, as the mapping does
+            self._record_failure(stream_arn, shard_id, first, condition,
+                                 position.attempts.pop(first))
             position.after = first
         return len(records)
 
-    def _record_failure(self, stream_arn: str, shard_id: str, sequence: str) -> None:
+    def _gives_up(self, attempts: int, record: dict) -> str | None:
+        """The mapping's reason to give up on a record that failed ``attempts`` times."""
+        age = self.clock() - _epoch(record["dynamodb"]["ApproximateCreationDateTime"])
+        if age > self.max_age_seconds:
+            return "RecordAgeExceeded"
+        if self.max_retries is not None and attempts > self.max_retries:
+            return "RetryAttemptsExhausted"
+        return None
+
+    def _record_failure(self, stream_arn: str, shard_id: str, sequence: str, condition: str,
+                        invocations: int) -> None:
         sqs = aws.client("sqs")
         url = sqs.get_queue_url(QueueName=queue.stream_failure_queue_name())["QueueUrl"]
         now = datetime.now(timezone.utc).isoformat()
         sqs.send_message(QueueUrl=url, MessageBody=json.dumps({
-            "requestContext": {"condition": "RetryAttemptsExhausted",
-                               "approximateInvokeCount": 1 + self.max_retries},
+            "requestContext": {"condition": condition, "approximateInvokeCount": invocations},
             "DDBStreamBatchInfo": {"shardId": shard_id, "startSequenceNumber": sequence,
                                    "endSequenceNumber": sequence, "batchSize": 1,
                                    "streamArn": stream_arn, "approximateArrivalOfFirstRecord": now,

@@ -10,6 +10,7 @@ mid-batch, a record that can never be processed.
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -180,6 +181,47 @@ def test_a_poison_record_goes_to_the_failure_queue_and_the_rest_continue(api, re
     [seen] = receiver.at("/created")
     assert json.loads(seen.body)["data"]["uuid"] == healthy["id"]
     assert poisoned["id"] not in {json.loads(r.body)["data"]["uuid"] for r in receiver.requests}
+
+
+def test_a_failing_record_is_retried_until_it_is_too_old_then_goes_to_the_failure_queue(
+        api, receiver, no_waiting):
+    """The mapping's default: no retry count, so an outage of SQS loses nothing younger
+    than the maximum record age; past it the record is described on the failure queue."""
+    subscribe(api, "session.created", receiver.url("/created"))
+    project = ok(api.post("/projects/", {"name": "Site"}), 201)["id"]
+    start_session(api, project, description="during the outage")
+    now = [time.time()]
+    outage = [True]
+
+    def handler(lambda_event, context):
+        def publish(record):
+            if outage[0]:
+                raise fanout.SendFailed("SQS refused 1 webhook deliveries")
+            return fanout.publish(record)
+        return fanout.handle_records(lambda_event["Records"], publish_one=publish)
+
+    streams = StreamPoller(handler, clock=lambda: now[0])
+    for _ in range(50):  # far more tries than any retry count would allow
+        streams.poll_once()
+    failure_url = sqs().get_queue_url(QueueName=queue.stream_failure_queue_name())["QueueUrl"]
+    assert sqs().receive_message(QueueUrl=failure_url, MaxNumberOfMessages=10
+                                 ).get("Messages", []) == []
+    outage[0] = False  # SQS is back: the change is delivered after all
+    streams.drain()
+    assert deliver_all() == 1 and len(receiver.at("/created")) == 1
+
+    start_session(api, project, description="during a longer outage")
+    outage[0] = True
+    streams.poll_once()
+    now[0] = time.time() + queue.STREAM_MAX_RECORD_AGE_SECONDS + 1
+    streams.drain()
+    [failure] = sqs().receive_message(QueueUrl=failure_url, MaxNumberOfMessages=10
+                                      ).get("Messages", [])
+    body = json.loads(failure["Body"])
+    assert body["requestContext"] == {"condition": "RecordAgeExceeded",
+                                      "approximateInvokeCount": 2}
+    outage[0] = False
+    assert streams.drain() == 0 and deliver_all() == 0  # given up: the shard moved on
 
 
 # --- SQS limits: bytes as well as entries ------------------------------------------------

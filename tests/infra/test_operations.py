@@ -22,7 +22,8 @@ PUBLISHED = {
     "AWS/ApiGateway": ({"Count", "4XXError", "5XXError", "Latency", "IntegrationLatency"},
                        [{"ApiName"}, {"ApiName", "Stage"},
                         {"ApiName", "Method", "Resource", "Stage"}]),
-    "AWS/Lambda": ({"Invocations", "Errors", "Throttles", "Duration", "ConcurrentExecutions"},
+    "AWS/Lambda": ({"Invocations", "Errors", "Throttles", "Duration", "ConcurrentExecutions",
+                    "IteratorAge"},
                    [{"FunctionName"}, {"FunctionName", "Resource"}]),
     "AWS/SQS": ({"ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage",
                  "NumberOfMessagesSent"}, [{"QueueName"}]),
@@ -179,7 +180,9 @@ def test_alarms_cover_each_function_each_dead_letter_queue_the_queue_and_the_api
     age = json.dumps({"Fn::GetAtt": [template.QUEUE, "QueueName"]})
     assert ("ApproximateAgeOfOldestMessage", (("QueueName", age),)) in watched
     assert any(m == "5XXError" for m, _ in watched)
-    assert len(watched) == 2 * len(packaged.functions()) + len(template.DEAD_LETTER_QUEUES) + 2
+    fan_out = json.dumps({"Ref": "FanOutEvents"})  # the one stream-triggered function
+    assert ("IteratorAge", (("FunctionName", fan_out),)) in watched
+    assert len(watched) == 2 * len(packaged.functions()) + len(template.DEAD_LETTER_QUEUES) + 3
 
 
 def test_alarms_fire_on_the_first_error_and_notify_the_topic(packaged):
@@ -192,6 +195,9 @@ def test_alarms_fire_on_the_first_error_and_notify_the_topic(packaged):
             assert p["Statistic"] == "Maximum"
             # older than two visibility timeouts: a message retried twice and still there
             assert p["Threshold"] > 2 * queue.VISIBILITY_TIMEOUT_SECONDS
+        elif p["MetricName"] == "IteratorAge":  # milliseconds; well before records expire
+            assert p["Statistic"] == "Maximum"
+            assert 0 < p["Threshold"] < queue.STREAM_MAX_RECORD_AGE_SECONDS * 1000 / 4
         elif p["MetricName"] == "ApproximateNumberOfMessagesVisible":
             assert (p["Statistic"], p["Threshold"]) == ("Maximum", 1)  # any dead letter
         else:
