@@ -100,6 +100,18 @@ class Throttled(ApiError):
     default_detail = "Request was throttled."
 
 
+class ServiceBusy(ApiError):
+    """503: a write kept losing races with concurrent writes (e.g. many invoices numbered in
+    one organisation's month at once); nothing was changed and a retry will succeed."""
+
+    status_code = 503
+    default_detail = "Too many concurrent changes; retry shortly."
+    RETRY_AFTER_SECONDS = 1
+
+    def __init__(self, detail: str | None = None):
+        super().__init__(detail, headers={"Retry-After": str(self.RETRY_AFTER_SECONDS)})
+
+
 class UnsupportedMediaType(ApiError):
     status_code = 415
 

@@ -102,6 +102,8 @@ def _components() -> dict:
             "WWWAuthenticate": {"required": True, "schema": {"type": "string", "const": "Bearer"}},
             "Allow": {"required": True, "description": "The methods the path supports.",
                       "schema": {"type": "string"}},
+            "RetryAfter": {"required": True, "description": "Seconds to wait before retrying.",
+                           "schema": {"type": "string", "pattern": "^[0-9]+$"}},
             "Link": {"description": ('With `page_size`, while more items remain: '
                                      '`<absolute URL of the next page>; rel="next"` (RFC 8288); '
                                      'the last page has none.'),
@@ -159,6 +161,13 @@ def _components() -> dict:
             "PayloadTooLarge": {
                 "description": ("A body over 1 MiB (1,048,576 bytes); nothing is done: "
                                 f"`{_detail_json(errors.PayloadTooLarge())}`."),
+                "content": _json(detail)},
+            "ServiceBusy": {
+                "description": ("The write kept losing races with concurrent writes of the same "
+                                "data (e.g. invoices numbered at once in one organisation); "
+                                "nothing was changed and a retry succeeds: "
+                                f"`{_detail_json(errors.ServiceBusy())}`."),
+                "headers": {"Retry-After": _ref("headers", "RetryAfter")},
                 "content": _json(detail)},
             "UnsupportedMediaType": {
                 "description": "The body is not JSON: "
@@ -255,6 +264,8 @@ def _operation(view_name: str, method: str, route: Any, path_params: list[str]) 
         responses["409"] = _ref("responses", "IdempotencyInProgress")
     if op.body:
         responses["415"] = _ref("responses", "UnsupportedMediaType")
+    if op.busy:
+        responses["503"] = _ref("responses", "ServiceBusy")
     result["responses"] = dict(sorted(responses.items()))
     return result
 

@@ -81,6 +81,7 @@ class Operation:
     forbidden: str = ""  # an extra reason for 403 beyond plan and scope
     bad_request: str = ""  # a 400 `detail` the operation can answer (besides field errors)
     links: dict[str, tuple[str, str]] = field(default_factory=dict)  # name → (operationId, path param)
+    busy: bool = False  # may answer 503 ServiceBusy (a write that kept losing races)
 
 
 _UUID_FILTER = {"type": "string", "format": "uuid"}
@@ -138,7 +139,8 @@ OPERATIONS: dict[str, Operation] = {
     "update_session": Operation(
         "Sessions", "Update a session",
         "Changes only `end_time`, `description` and `project_id`.",
-        response="Session", body="SessionUpdate", body_example={"description": "Kick-off call"}),
+        response="Session", body="SessionUpdate", body_example={"description": "Kick-off call"},
+        busy=True),
     "delete_session": Operation(
         "Sessions", "Delete a session", "Permanently deletes the session. No body."),
     "close_session": Operation(
@@ -181,7 +183,7 @@ OPERATIONS: dict[str, Operation] = {
         body_example={"client_id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301",
                       "period_start": "2026-06-01", "period_end": "2026-06-30",
                       "tax_rate": "21.00"},
-        forbidden=accounts.NO_ORGANISATION_FOR_INVOICES,
+        forbidden=accounts.NO_ORGANISATION_FOR_INVOICES, busy=True,
         links=_links("get_invoice", "get_line_items", "send_invoice", "mark_paid",
                      param="invoice_id")),
     "get_invoice": Operation(

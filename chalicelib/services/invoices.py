@@ -19,7 +19,8 @@ from chalicelib.domain import invoicing, schemas
 from chalicelib.domain.accounts import NO_ORGANISATION_FOR_INVOICES
 from chalicelib.domain.money import format_money, parse_money
 from chalicelib.domain.timestamps import Clock, utc_now
-from chalicelib.errors import BadRequest, NotFound, PermissionDenied, ValidationError
+from chalicelib.errors import (BadRequest, NotFound, PermissionDenied, ServiceBusy,
+                               ValidationError)
 from chalicelib.services import listing
 from chalicelib.services.clients import organisation_client
 from chalicelib.store import accounts as account_store
@@ -144,18 +145,21 @@ def create_invoice(caller: Caller, body: object, clock: Clock = utc_now) -> Invo
     if organisation is None:  # the key's snapshot names an organisation that is gone
         raise PermissionDenied(NO_ORGANISATION_FOR_INVOICES)
     created = clock()
-    invoice = store.save_numbered(
-        organisation_id=caller.organisation_id, client_id=client.id, created=created,
-        number_for=lambda seq: invoicing.invoice_number(organisation.invoice_prefix, created, seq),
-        status="draft", subtotal=format_money(totals.subtotal),
-        tax_rate=format_money(Decimal(data["tax_rate"])),
-        tax_amount=format_money(totals.tax_amount), total=format_money(totals.total),
-        currency=client.currency, period_start=data["period_start"].isoformat(),
-        period_end=data["period_end"].isoformat(),
-        due_date=invoicing.due_date(data["period_end"]).isoformat(), paid_date=None,
-        notes=data["notes"], overlap_strategy=data["overlap_strategy"],
-        line_items=[line.to_dict() for line in lines])
-    return invoice
+    try:
+        return store.save_numbered(
+            organisation_id=caller.organisation_id, client_id=client.id, created=created,
+            number_for=lambda seq: invoicing.invoice_number(organisation.invoice_prefix,
+                                                            created, seq),
+            status="draft", subtotal=format_money(totals.subtotal),
+            tax_rate=format_money(Decimal(data["tax_rate"])),
+            tax_amount=format_money(totals.tax_amount), total=format_money(totals.total),
+            currency=client.currency, period_start=data["period_start"].isoformat(),
+            period_end=data["period_end"].isoformat(),
+            due_date=invoicing.due_date(data["period_end"]).isoformat(), paid_date=None,
+            notes=data["notes"], overlap_strategy=data["overlap_strategy"],
+            line_items=[line.to_dict() for line in lines])
+    except store.NumberingContention as exc:  # nothing was stored; a retry will number it
+        raise ServiceBusy() from exc
 
 
 def send_invoice(caller: Caller, invoice_id: str) -> Invoice:

@@ -14,7 +14,7 @@ from typing import Callable, Mapping
 from chalicelib.auth.caller import Caller
 from chalicelib.domain import schemas
 from chalicelib.domain.timestamps import Clock, to_utc, utc_now
-from chalicelib.errors import NotFound
+from chalicelib.errors import NotFound, ServiceBusy
 from chalicelib.services import listing
 from chalicelib.services.projects import visible_project
 from chalicelib.store import projects as project_store
@@ -37,10 +37,6 @@ class SessionView:
 class CloseResult:
     view: SessionView
     closed_now: bool
-
-
-class SessionKeptChanging(RuntimeError):
-    """A PATCH lost the race with concurrent changes more than :data:`MAX_PATCH_ATTEMPTS` times."""
 
 
 def _own(caller: Caller, session_id: str) -> Session:
@@ -152,7 +148,8 @@ def update_session(caller: Caller, session_id: str,
                 return _closed_view(updated)  # its length may be new to its project
             return SessionView(updated, _name_of(updated.project_id))
         session = _own(caller, session_id)  # closed or deleted meanwhile: read again
-    raise SessionKeptChanging(session_id)
+    # lost the race with concurrent changes MAX_PATCH_ATTEMPTS times: nothing was changed
+    raise ServiceBusy()
 
 
 def delete_session(caller: Caller, session_id: str) -> None:

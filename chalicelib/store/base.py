@@ -2,9 +2,11 @@
 
 A model names its table by a short name (``Meta.table``); the stage's prefix is added
 when the table is first used, so importing the models reads no settings. The store
-answers the services in domain terms and raises only the errors defined here (never an
-HTTP error, never PynamoDB's own exceptions): whatever DynamoDB says is translated at
-this boundary.
+answers the services in domain terms: every outcome a caller acts on (a condition that
+failed, a race lost, a record that cannot be read) is a result or one of the errors
+defined here, never an HTTP error. DynamoDB itself failing (unreachable, throttled past
+botocore's retries) is not an outcome: its PynamoDB exception passes through to become
+a logged 500, or a retried batch in the event functions.
 """
 from __future__ import annotations
 

@@ -182,3 +182,33 @@ def test_a_create_that_loses_the_race_retries_with_the_next_number(account, clie
     stored = {i.invoice_number for i in invoice_store.invoices_of(account.organisation_id)}
     assert stored == {"DMI-202606-0001", "DMI-202606-0002"}
     assert service.create_invoice(caller, body, clock=june).invoice_number == "DMI-202606-0003"
+
+
+def test_a_create_that_keeps_losing_the_race_answers_503_and_stores_nothing(
+        api, account, client_id, monkeypatch):
+    """Rivals commit before each of its attempts: after the last one the caller gets 503 with
+    Retry-After, no invoice and none of its lines are left, and its retry is numbered next."""
+    original = invoice_store.save_numbered
+    rivals = []
+
+    def always_raced(*, number_for, sleep=None, **fields):
+        def rival_first(seq):
+            monkeypatch.setattr(invoice_store, "save_numbered", original)  # rivals are normal
+            rivals.append(original(number_for=number_for, **fields))
+            monkeypatch.setattr(invoice_store, "save_numbered", always_raced)
+            return number_for(seq)
+        return original(number_for=rival_first, sleep=lambda _: None, **fields)
+
+    monkeypatch.setattr(invoice_store, "save_numbered", always_raced)
+    response = create_invoice(api, client_id)
+    assert (response.status_code, response.json()) == (
+        503, {"detail": "Too many concurrent changes; retry shortly."})
+    assert response.headers["Retry-After"] == "1"
+    assert len(rivals) == invoice_store.MAX_NUMBERING_ATTEMPTS
+    stored = invoice_store.invoices_of(account.organisation_id)
+    assert len(stored) == len(rivals)  # the rivals' invoices only
+    assert {line.invoice_id for line in invoice_store.InvoiceLine.scan()} <= {
+        i.id for i in stored}
+    monkeypatch.setattr(invoice_store, "save_numbered", original)
+    retried = ok(create_invoice(api, client_id))
+    assert retried["invoice_number"].endswith(f"-{len(rivals) + 1:04d}")

@@ -103,3 +103,19 @@ def test_concurrent_patches_of_end_time_all_apply_and_close_once(api, project, e
     assert [(c.event, c.data["uuid"]) for c in closes] == [("session.closed", session["id"])]
     assert closes[0].data["end_time"].replace("+00:00", "Z") in ends
     assert {c.event for c in events} <= {"session.closed", "session.updated"}
+
+
+def test_a_patch_that_keeps_losing_races_answers_503_and_changes_nothing(api, project,
+                                                                         monkeypatch):
+    """Unreachable with today's rules (a session closes once, then amendments cannot clash),
+    so a store that always reports a lost race stands in: the caller gets a retryable 503."""
+    from chalicelib.store import sessions as session_store
+    session = api.post("/sessions/", {"project_id": project["id"]}).json()
+    tries = []
+    monkeypatch.setattr(session_store, "amend", lambda *args: tries.append(args) or None)
+    response = api.patch(f"/sessions/{session['id']}/", {"description": "changed"})
+    assert (response.status_code, response.json()) == (
+        503, {"detail": "Too many concurrent changes; retry shortly."})
+    assert response.headers["Retry-After"] == "1"
+    assert len(tries) > 1
+    assert api.get(f"/sessions/{session['id']}/").json() == session
