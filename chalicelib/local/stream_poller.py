@@ -11,7 +11,6 @@ record never blocks the rest of its table's changes.
 """
 from __future__ import annotations
 
-import calendar
 import json
 import logging
 import time
@@ -23,23 +22,17 @@ from chalicelib import aws
 from chalicelib.config import settings
 from chalicelib.events import queue
 from chalicelib.local.poller import run_in_background
+from chalicelib.store.changes import epoch_seconds, streamed_models
 
 log = logging.getLogger(__name__)
 
 INTERVAL_SECONDS = 0.25
 
 
-def _epoch(value) -> int:
-    if isinstance(value, datetime):
-        aware = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-        return calendar.timegm(aware.astimezone(timezone.utc).timetuple())
-    return int(float(value))
-
-
 def lambda_record(record: dict, stream_arn: str, region: str) -> dict:
     """A stream record as Lambda hands it to a function (times as unix seconds)."""
     body = dict(record["dynamodb"])
-    body["ApproximateCreationDateTime"] = _epoch(body["ApproximateCreationDateTime"])
+    body["ApproximateCreationDateTime"] = epoch_seconds(body["ApproximateCreationDateTime"])
     return {**{k: v for k, v in record.items() if k != "dynamodb"}, "dynamodb": body,
             "eventSourceARN": stream_arn, "awsRegion": region}
 
@@ -64,7 +57,6 @@ class StreamPoller:
         if handler is None:
             from app import fan_out_events as handler
         if tables is None:
-            from chalicelib.store.changes import streamed_models
             tables = tuple(m.Meta.table for m in streamed_models())
         self.handler = handler
         self.tables = tables
@@ -136,7 +128,7 @@ class StreamPoller:
 
     def _gives_up(self, attempts: int, record: dict) -> str | None:
         """The mapping's reason to give up on a record that failed ``attempts`` times."""
-        age = self.clock() - _epoch(record["dynamodb"]["ApproximateCreationDateTime"])
+        age = self.clock() - epoch_seconds(record["dynamodb"]["ApproximateCreationDateTime"])
         if age > self.max_age_seconds:
             return "RecordAgeExceeded"
         if self.max_retries is not None and attempts > self.max_retries:

@@ -28,7 +28,6 @@ class Change:
     old: dict[str, Any] | None      # None for an insert
     new: dict[str, Any] | None      # None for a removal
     record_id: str                  # the stream record's eventID: stable across re-deliveries
-    sequence_number: str
     occurred_at: int                # unix seconds of the change (its stream record's time)
 
 
@@ -44,7 +43,7 @@ def _table_name(source_arn: str) -> str:
     return parts[1] if len(parts) > 1 and parts[0] == "table" else ""
 
 
-def _epoch(value: Any) -> int:
+def epoch_seconds(value: Any) -> int:
     """Stream record times: a number on Lambda, a datetime or text from other readers."""
     if isinstance(value, (int, float)):
         return int(value)
@@ -70,5 +69,4 @@ def decode(record: dict) -> Change | None:
     body = record["dynamodb"]
     return Change(table=model.Meta.table, old=_decode(model, body.get("OldImage")),
                   new=_decode(model, body.get("NewImage")), record_id=record["eventID"],
-                  sequence_number=str(body["SequenceNumber"]),
-                  occurred_at=_epoch(body["ApproximateCreationDateTime"]))
+                  occurred_at=epoch_seconds(body["ApproximateCreationDateTime"]))
