@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 
 from chalicelib import errors
 from chalicelib.config import STAGES
-from chalicelib.domain.accounts import PLANS, SCOPES
+from chalicelib.domain.accounts import PLANS, PRO_PLAN, SCOPES
 
 EXIT_USAGE = 2
 EXIT_INFRASTRUCTURE = 1
@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("create-user")
     p.add_argument("email")
     p.add_argument("--org", type=_positive)
-    p.add_argument("--plan", choices=PLANS, default="pro")
+    p.add_argument("--plan", choices=PLANS, default=PRO_PLAN)
     p = sub.add_parser("set-plan")
     p.add_argument("user_id", type=_positive)
     p.add_argument("plan", choices=PLANS)

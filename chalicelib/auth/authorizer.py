@@ -53,7 +53,7 @@ def _policy(effect: str, resources: list[str]) -> dict:
 
 def caller_context(key: ApiKey) -> dict[str, str]:
     """What handlers need about the caller; API Gateway allows only flat string values."""
-    denied = rules.PLAN_DENIED if key.plan != "pro" else rules.SCOPE_DENIED
+    denied = rules.SCOPE_DENIED if rules.may_use_api(key.plan) else rules.PLAN_DENIED
     return {
         "user_id": str(int(key.user_id)),
         "email": key.email,
@@ -103,14 +103,15 @@ def authorize(authorization: str | None, method_arn: str,
         _log_decision("unauthorized", started, len(calls), key_id=key_id, reason=rejection)
         raise Unauthorized()
     context = caller_context(key)
-    if key.plan != "pro":
+    allowed = rules.may_use_api(key.plan)
+    if not allowed:
         policy = _policy("Deny", [_arn(method_arn, "*")])
     elif key.scope == "write":
         policy = _policy("Allow", [_arn(method_arn, "*")])
     else:
         policy = _policy("Allow", [_arn(method_arn, m) for m in rules.READ_METHODS])
-    _log_decision("deny" if key.plan != "pro" else "allow", started, len(calls), key_id=key_id,
-                  reason="plan" if key.plan != "pro" else None, scope=key.scope)
+    _log_decision("allow" if allowed else "deny", started, len(calls), key_id=key_id,
+                  reason=None if allowed else "plan", scope=key.scope)
     return {"principalId": f"user/{context['user_id']}", "policyDocument": policy,
             "context": context}
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-PLANS = ("pro", "free")
+PRO_PLAN = "pro"  # the plan the public API is part of (new users are on it by default)
+PLANS = (PRO_PLAN, "free")
 SCOPES = ("read", "write")
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
 
@@ -14,6 +15,11 @@ NO_ORGANISATION_FOR_CLIENTS = "You must belong to an organisation to manage clie
 NO_ORGANISATION_FOR_INVOICES = "You must belong to an organisation to create invoices."
 INVOICE_PREFIX_LENGTH = 10
 INVALID_PREFIX = f"Invoice prefix must be 1-{INVOICE_PREFIX_LENGTH} letters or digits."
+
+
+def may_use_api(plan: str) -> bool:
+    """Whether a user on ``plan`` may use the public API (and so receive webhooks)."""
+    return plan == PRO_PLAN
 
 
 def default_invoice_prefix(name: str) -> str:

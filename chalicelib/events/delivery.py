@@ -25,6 +25,7 @@ from typing import Callable, Iterable
 
 from chalicelib import observability
 from chalicelib.config import settings
+from chalicelib.domain.accounts import may_use_api
 from chalicelib.domain.timestamps import utc_now
 from chalicelib.events import manual, outbound, signing
 from chalicelib.store import deliveries
@@ -36,7 +37,6 @@ log = logging.getLogger(__name__)
 
 USER_AGENT = "Temporalist-Webhook/1.0"
 MAX_PARALLEL = 10
-PRO = "pro"  # the plan the public API (and so a delivery) needs, as the authorizer checks
 
 
 class BrokenMessage(ValueError):
@@ -127,7 +127,7 @@ class Deliverer:
             # revoked while this subscription was being made (the revocation's sweep reads an
             # index that may lag): skipped; this function writes only its outcome and log
             return None
-        if key.plan != PRO:
+        if not may_use_api(key.plan):  # as the authorizer checks
             return None  # skipped, not kept for later: the user may not use the API now
         outgoing = message.outgoing or self.logged(message.attempt_id, subscription)
         if outgoing is None:

@@ -54,9 +54,10 @@ def bootstrap(wait: bool = True) -> None:
 
 def create_demo_account() -> tuple[int, int, str]:
     """The demo organisation, its Pro user and a write key: (org id, user id, token)."""
+    from chalicelib.domain.accounts import PRO_PLAN
     from chalicelib.services import accounts
     organisation = accounts.create_organisation(DEMO_ORGANISATION, DEMO_PREFIX)
-    user = accounts.create_user(DEMO_EMAIL, organisation.id, "pro")
+    user = accounts.create_user(DEMO_EMAIL, organisation.id, PRO_PLAN)
     _, token = accounts.create_key(user.id, "Local demo", "write")
     return int(organisation.id), int(user.id), token
 

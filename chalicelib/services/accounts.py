@@ -60,7 +60,7 @@ def create_organisation(name: str, invoice_prefix: str | None = None) -> Organis
     return store.create_organisation(name, prefix)
 
 
-def create_user(email: str, organisation_id: int | None = None, plan: str = "pro") -> User:
+def create_user(email: str, organisation_id: int | None = None, plan: str = rules.PRO_PLAN) -> User:
     _choice(plan, rules.PLANS, "Plan")
     try:
         email = _EMAIL.clean(email)

@@ -13,6 +13,7 @@ from pynamodb.attributes import (BooleanAttribute, NumberAttribute, NumberSetAtt
 from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
+from chalicelib.domain.accounts import PRO_PLAN
 from chalicelib.store.base import StageTableMeta, StoreError, TableModel, condition_failed
 
 
@@ -42,7 +43,7 @@ class User(TableModel):
     id = NumberAttribute(hash_key=True)
     email = UnicodeAttribute()
     organisation_id = NumberAttribute(null=True)
-    plan = UnicodeAttribute(default="pro")
+    plan = UnicodeAttribute(default=PRO_PLAN)
 
 
 class Team(TableModel):
