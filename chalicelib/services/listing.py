@@ -13,6 +13,7 @@ from chalicelib.auth.caller import Caller
 from chalicelib.config import ConfigError, settings
 from chalicelib.domain import fields, pages
 from chalicelib.errors import ValidationError
+from chalicelib.store.pages import ListTooLong
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,10 @@ def listed(name: str, caller: Caller, filters: Mapping[str, Any],
            read_page: Callable[[int, dict | None], Any]) -> Listed:
     """The complete list (``complete()``), or the page asked for (``read_page(size, positions)``)."""
     if page is None:
-        return Listed(complete())
+        try:
+            return Listed(complete())
+        except ListTooLong as exc:  # refused before it is read whole: pages would do
+            raise pages.ListTooLarge() from exc
     binding = pages.binding(name, caller.key_id, filters)
     positions, size = None, page.size
     if page.cursor is not None:

@@ -25,9 +25,18 @@ from typing import Any, Callable
 from pynamodb.expressions.condition import Condition
 from pynamodb.indexes import Index
 
-from chalicelib.store.base import TableModel
+from chalicelib.store.base import StoreError, TableModel
 
 DONE = "done"  # a source's position once it has nothing more
+# A complete list stops being read past this many bytes of items: its JSON would pass the
+# 5 MiB a response may hold (domain.pages.MAX_LIST_BYTES). An item's JSON is at least a
+# quarter of its stored size (its index keys repeat its fields: a client's name is stored
+# again as three bytes a character), which tests/store/test_pages.py measures.
+MAX_READ_BYTES = 4 * 5 * 1024 * 1024
+
+
+class ListTooLong(StoreError):
+    """A complete list read past :data:`MAX_READ_BYTES` (it must be read in pages)."""
 
 
 @dataclass(frozen=True)
@@ -97,41 +106,84 @@ def _start_key(position: dict | None) -> dict | None:
             for name, value in position.items()}
 
 
-def _query(source: Source, descending: bool, limit: int | None,
-           start: dict | None) -> tuple[list, dict | None]:
-    """One Query call: the items (as models) and the LastEvaluatedKey (as a position)."""
-    items, last, _ = _query_page(source, descending, limit, start)
-    return items, last
+def _query(source: Source, descending: bool, limit: int | None, start: dict | None) -> dict:
+    """One Query call's result."""
+    return source.model._get_connection().query(
+        source.hash_key, range_key_condition=source.range_key_condition,
+        filter_condition=source.filter_condition, exclusive_start_key=_start_key(start),
+        index_name=None if source.index is None else source.index.Meta.index_name, limit=limit,
+        scan_index_forward=not descending)
+
+
+def _query_raw(source: Source, descending: bool, limit: int | None,
+               start: dict | None) -> tuple[list[dict], dict | None]:
+    """One Query call: the items as DynamoDB wrote them and the LastEvaluatedKey (as a
+    position)."""
+    result = _query(source, descending, limit, start)
+    return result.get("Items", []), _as_position(result.get("LastEvaluatedKey"))
 
 
 def _query_page(source: Source, descending: bool, limit: int | None,
                 start: dict | None) -> tuple[list, dict | None, bool]:
     """One Query call: the items, the LastEvaluatedKey and whether DynamoDB's 1 MB cap (not
     the limit) ended it."""
-    connection = source.model._get_connection()
-    result = connection.query(
-        source.hash_key, range_key_condition=source.range_key_condition,
-        filter_condition=source.filter_condition, exclusive_start_key=_start_key(start),
-        index_name=None if source.index is None else source.index.Meta.index_name, limit=limit,
-        scan_index_forward=not descending)
+    result = _query(source, descending, limit, start)
     items = [source.model.from_raw_data(raw) for raw in result.get("Items", [])]
     last = result.get("LastEvaluatedKey")
     capped = bool(last) and limit is not None and result.get("ScannedCount", limit) < limit
     return items, _as_position(last), capped
 
 
+def item_bytes(raw: dict) -> int:
+    """An item's size as DynamoDB counts it: its attribute names and values ("Item sizes and
+    formats" in the DynamoDB developer guide; a number is counted at its largest)."""
+    return sum(len(name.encode()) + _value_bytes(value) for name, value in raw.items())
+
+
+def _value_bytes(value: dict) -> int:
+    (kind, data), = value.items()
+    if kind == "S":
+        return len(data.encode())
+    if kind == "B":
+        return len(data)
+    if kind == "N":
+        return min(21, len(data) // 2 + 2)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "SS":
+        return sum(len(v.encode()) for v in data)
+    if kind == "BS":
+        return sum(map(len, data))
+    if kind == "NS":
+        return sum(min(21, len(v) // 2 + 2) for v in data)
+    if kind == "L":
+        return 3 + sum(1 + _value_bytes(v) for v in data)
+    return 3 + sum(1 + len(k.encode()) + _value_bytes(v) for k, v in data.items())  # M
+
+
 def _identity(item: TableModel) -> tuple:
     return tuple(item._get_keys().values()) if hasattr(item, "_get_keys") else (id(item),)
 
 
-def read_all(listing: Listing) -> list:
-    """The complete list: every source read to its end, merged in order."""
+def read_all(listing: Listing, max_bytes: int | None = None) -> list:
+    """The complete list: every source read to its end, merged in order.
+
+    Raises :class:`ListTooLong` once the items read pass ``max_bytes`` (DynamoDB's item
+    sizes; default :data:`MAX_READ_BYTES`), so a list too large to answer is refused after a few Query pages instead of
+    being read whole into the function's memory.
+    """
+    max_bytes = MAX_READ_BYTES if max_bytes is None else max_bytes
     found: dict[tuple, Any] = {}
+    read = 0
     for source in listing.sources:
         start = None
         while True:
-            items, start = _query(source, listing.descending, None, start)
-            for item in items:
+            raw_items, start = _query_raw(source, listing.descending, None, start)
+            read += sum(map(item_bytes, raw_items))
+            if read > max_bytes:
+                raise ListTooLong(read)
+            for raw in raw_items:
+                item = source.model.from_raw_data(raw)
                 found.setdefault(_identity(item), item)
             if not start:
                 break

@@ -122,6 +122,68 @@ def test_a_list_just_under_5_mib_is_answered_whole(api, account):
     assert len(response.text.encode()) <= pages.MAX_LIST_BYTES
 
 
+def test_a_list_far_past_the_guard_is_refused_after_reading_a_bounded_part(api, account,
+                                                                          monkeypatch):
+    """A complete list is not read whole to find out it is too large: reading stops once
+    the items read pass the store's budget (scaled down here: 60 sessions of 40 KB make
+    2.4 MB, the budget 0.5 MB), and the answer is the same 400."""
+    from chalicelib.store import pages as store_pages
+    store_sessions(account.user_id, 60, EMOJI * 10_000)
+    monkeypatch.setattr(store_pages, "MAX_READ_BYTES", MIB // 2)
+    queries = []
+    query = store_pages._query
+    monkeypatch.setattr(store_pages, "_query", lambda *args: queries.append(args) or query(*args))
+    response = api.get("/sessions/")
+    assert (response.status_code, response.json()) == (400, LIST_TOO_LARGE)
+    assert len(queries) == 1  # one Query page (up to 1 MB) already passes 0.5 MB
+    assert len(walk(api, "/sessions/", 25)) == 3  # in pages it is all there
+
+
+@pytest.mark.parametrize("smallest", [False, True])
+def test_no_item_is_stored_larger_than_four_times_its_json(api, account, smallest):
+    """Why the store may stop a complete list at 4 × 5 MiB of items read: whatever the
+    list, an item's JSON is more than a quarter of its stored size (the worst cases are
+    long ASCII names, stored again in a sort key, and nearly empty items)."""
+    from chalicelib import aws
+    from chalicelib.config import settings
+    from chalicelib.store import pages as store_pages
+    name = "a" if smallest else "A" * 255
+    client = api.post("/clients/", {"name": name}).json()
+    project = api.post("/projects/", {"name": name, "client_id": client["id"]}).json()
+    session = api.post("/sessions/", {"project_id": project["id"],
+                                      "start_time": "2026-06-02T09:00:00Z",
+                                      "end_time": "2026-06-02T10:00:00Z"}).json()
+    invoice = api.post("/invoices/", {"client_id": client["id"], "period_start": "2026-06-01",
+                                      "period_end": "2026-06-30"}).json()
+    webhook = api.post("/webhooks/", {"event": "session.created",
+                                      "target_url": "http://127.0.0.1:9/" + name}).json()
+    listed = {"clients": ("/clients/", client), "projects": ("/projects/", project),
+              "sessions": ("/sessions/", session), "invoices": ("/invoices/", invoice),
+              "webhooks": ("/webhooks/", webhook)}
+    dynamodb = aws.client("dynamodb")
+    for table, (path, created) in listed.items():
+        [shown] = [i for i in api.get(path).json() if i["id"] == created["id"]]
+        stored = dynamodb.get_item(TableName=settings().table_name(table),
+                                   Key={"id": {"S": created["id"]}})["Item"]
+        json_bytes = len(json.dumps(shown, ensure_ascii=False).encode())
+        assert store_pages.item_bytes(stored) < 4 * json_bytes, table
+    [line] = api.get(f"/invoices/{invoice['id']}/line_items/").json()
+    [stored_line] = dynamodb.scan(TableName=settings().table_name("invoice_lines"))["Items"]
+    assert store_pages.item_bytes(stored_line) < 4 * len(json.dumps(line).encode())
+
+
+def test_item_sizes_are_counted_as_dynamodb_counts_them():
+    from chalicelib.store.pages import item_bytes
+    assert item_bytes({"id": {"S": "abc"}}) == 5
+    assert item_bytes({"k": {"B": b"\x00\x01"}, "s": {"S": "é"}}) == 1 + 2 + 1 + 2
+    assert item_bytes({"ok": {"BOOL": True}, "n": {"NULL": True}}) == 2 + 1 + 1 + 1
+    assert item_bytes({"n": {"N": "12345"}}) == 1 + 4  # up to a byte for two digits, plus one
+    assert item_bytes({"n": {"N": "9" * 38}}) == 1 + 21  # numbers are at most 21 bytes
+    assert item_bytes({"t": {"SS": ["ab", "c"]}, "u": {"NS": ["1"]}}) == 1 + 3 + 1 + 2
+    assert item_bytes({"l": {"L": [{"S": "ab"}]}, "m": {"M": {"k": {"S": "v"}}}}) == \
+        (1 + 3 + 1 + 2) + (1 + 3 + 1 + 1 + 1)
+
+
 # --- an invoice of 1,000 lines with 255-character names ---------------------------------------
 
 def test_an_invoice_of_1000_long_named_lines(api, account, events):
