@@ -10,7 +10,8 @@ when it holds:
 - a whole token (``tk_live_<id>_<secret>``), or the secret of any token issued during the
   session (``tokens.issue`` is wrapped to learn them);
 - 64 hexadecimal characters in a row: a webhook subscription's secret is
-  ``token_hex(32)``, and so is a stored key hash; neither may be logged.
+  ``token_hex(32)``, and so is a stored key hash; neither may be logged;
+- a secret in the Standard Webhooks form (``whsec_`` and its base64).
 
 A record whose ``extra`` fields are not JSON types fails too: the runtime's formatter
 cannot print it on AWS. A local stack prints its demo key once, on purpose, before it
@@ -29,6 +30,7 @@ from chalicelib.observability import JsonFormatter
 
 TOKEN = re.compile(r"tk_live_[a-z0-9]{8}_[a-z0-9]{32}")
 HEX_SECRET = re.compile(r"[0-9a-fA-F]{64}")
+STANDARD_SECRET = re.compile(r"whsec_[A-Za-z0-9+/]{16,}")
 
 
 class SecretScanner(logging.Handler):
@@ -48,7 +50,7 @@ class SecretScanner(logging.Handler):
 
     def leak(self, line: str) -> str | None:
         """What secret ``line`` holds (shortened), or None."""
-        found = TOKEN.search(line) or HEX_SECRET.search(line)
+        found = TOKEN.search(line) or HEX_SECRET.search(line) or STANDARD_SECRET.search(line)
         if found:
             return found.group(0)[:16] + "…"
         with self._lock:

@@ -152,6 +152,52 @@ def test_a_handler_that_dies_mid_batch_loses_nothing_and_repeats_keep_their_ids(
         q["delivery_id"] for q in first_pass)
 
 
+def test_sqs_failing_mid_batch_in_the_real_handler_reports_that_record_and_what_follows(
+        api, receiver, no_waiting, monkeypatch):
+    """The deployed handler, unchanged: its fourth session record's send fails once. The
+    partial-batch answer names that record; it and the records after it are handed over
+    again, each event is queued once more at most, with the same ids, and none is lost."""
+    subscribe(api, "session.created", receiver.url("/created"))
+    subscribe(api, "session.closed", receiver.url("/closed"))
+    project = ok(api.post("/projects/", {"name": "Site"}), 201)["id"]
+    sessions = [start_session(api, project) for _ in range(3)]
+    for session in sessions:
+        close(api, session["id"])
+    real = aws_clients.client
+    sends = []
+
+    class FailsOnce:
+        def __init__(self, sqs):
+            self.sqs = sqs
+
+        def __getattr__(self, name):
+            return getattr(self.sqs, name)
+
+        def send_message_batch(self, **kwargs):
+            sends.append(kwargs)
+            if len(sends) == 4:
+                raise ConnectionError("SQS dropped the connection")
+            return self.sqs.send_message_batch(**kwargs)
+
+    monkeypatch.setattr(aws_clients, "client",
+                        lambda service: FailsOnce(real(service)) if service == "sqs"
+                        else real(service))
+    answers = []
+
+    def handler(lambda_event, context):
+        answers.append((lambda_event["Records"], fan_out_events(lambda_event, context)))
+        return answers[-1][1]
+
+    StreamPoller(handler).drain()
+    [(records, answer)] = [(r, a) for r, a in answers if a["batchItemFailures"]]
+    sequences = [r["dynamodb"]["SequenceNumber"] for r in records]
+    assert answer == {"batchItemFailures": [{"itemIdentifier": sequences[3]}]}
+    assert len(sends) == 7  # the fourth failed and was sent again with the two after it
+    delivered = queued()
+    assert len(delivered) == 6 == len({d["delivery_id"] for d in delivered})
+    assert sorted(d["event"] for d in delivered) == ["session.closed"] * 3 + ["session.created"] * 3
+
+
 def test_a_poison_record_goes_to_the_failure_queue_and_the_rest_continue(api, receiver,
                                                                          no_waiting):
     subscribe(api, "session.created", receiver.url("/created"))

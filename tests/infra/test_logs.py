@@ -20,6 +20,7 @@ from chalicelib import observability
 from chalicelib.auth import authorizer
 from chalicelib.deploy import invoke
 from tests.conftest import ApiClient
+from chalicelib.events import signing
 from tests.log_scan import SecretScanner
 
 ARN = "arn:aws:execute-api:us-east-1:123456789012:abc123/api/GET/api/v1/me"
@@ -244,6 +245,7 @@ def log_through(scanner: SecretScanner, message: str, **extra) -> None:
     ("key tk_live_abcd1234_" + "x" * 32, {}),  # a whole token
     ("signed", {"secret": "0123456789abcdef" * 4}),  # 64 hex: a webhook secret or key hash
     ("found %s", {"note": "known-secret-value-of-32-chars!!"}),  # a remembered secret
+    ("verify", {"key": signing.standard_secret("ab" * 32)}),  # its Standard Webhooks form
     ("odd", {"value": object()}),  # not JSON: Lambda's formatter could not print it
 ])
 def test_the_scan_catches_secrets_and_unprintable_records(message, extra):
