@@ -26,12 +26,13 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.indexes import Index
 
 from chalicelib.store.base import StoreError, TableModel
+from chalicelib.store.sizes import item_bytes
 
 DONE = "done"  # a source's position once it has nothing more
 # A complete list stops being read past this many bytes of items: its JSON would pass the
 # 5 MiB a response may hold (domain.pages.MAX_LIST_BYTES). An item's JSON is at least a
 # quarter of its stored size (its index keys repeat its fields: a client's name is stored
-# again as three bytes a character), which tests/store/test_pages.py measures.
+# again as three bytes a character), which tests/api/test_limits.py measures.
 MAX_READ_BYTES = 4 * 5 * 1024 * 1024
 
 
@@ -132,33 +133,6 @@ def _query_page(source: Source, descending: bool, limit: int | None,
     last = result.get("LastEvaluatedKey")
     capped = bool(last) and limit is not None and result.get("ScannedCount", limit) < limit
     return items, _as_position(last), capped
-
-
-def item_bytes(raw: dict) -> int:
-    """An item's size as DynamoDB counts it: its attribute names and values ("Item sizes and
-    formats" in the DynamoDB developer guide; a number is counted at its largest)."""
-    return sum(len(name.encode()) + _value_bytes(value) for name, value in raw.items())
-
-
-def _value_bytes(value: dict) -> int:
-    (kind, data), = value.items()
-    if kind == "S":
-        return len(data.encode())
-    if kind == "B":
-        return len(data)
-    if kind == "N":
-        return min(21, len(data) // 2 + 2)
-    if kind in ("BOOL", "NULL"):
-        return 1
-    if kind == "SS":
-        return sum(len(v.encode()) for v in data)
-    if kind == "BS":
-        return sum(map(len, data))
-    if kind == "NS":
-        return sum(min(21, len(v) // 2 + 2) for v in data)
-    if kind == "L":
-        return 3 + sum(1 + _value_bytes(v) for v in data)
-    return 3 + sum(1 + len(k.encode()) + _value_bytes(v) for k, v in data.items())  # M
 
 
 def _identity(item: TableModel) -> tuple:

@@ -146,7 +146,7 @@ def test_no_item_is_stored_larger_than_four_times_its_json(api, account, smalles
     long ASCII names, stored again in a sort key, and nearly empty items)."""
     from chalicelib import aws
     from chalicelib.config import settings
-    from chalicelib.store import pages as store_pages
+    from chalicelib.store.sizes import item_bytes
     name = "a" if smallest else "A" * 255
     client = api.post("/clients/", {"name": name}).json()
     project = api.post("/projects/", {"name": name, "client_id": client["id"]}).json()
@@ -166,19 +166,21 @@ def test_no_item_is_stored_larger_than_four_times_its_json(api, account, smalles
         stored = dynamodb.get_item(TableName=settings().table_name(table),
                                    Key={"id": {"S": created["id"]}})["Item"]
         json_bytes = len(json.dumps(shown, ensure_ascii=False).encode())
-        assert store_pages.item_bytes(stored) < 4 * json_bytes, table
+        assert item_bytes(stored) < 4 * json_bytes, table
     [line] = api.get(f"/invoices/{invoice['id']}/line_items/").json()
     [stored_line] = dynamodb.scan(TableName=settings().table_name("invoice_lines"))["Items"]
-    assert store_pages.item_bytes(stored_line) < 4 * len(json.dumps(line).encode())
+    assert item_bytes(stored_line) < 4 * len(json.dumps(line).encode())
 
 
 def test_item_sizes_are_counted_as_dynamodb_counts_them():
-    from chalicelib.store.pages import item_bytes
+    from chalicelib.store.sizes import item_bytes
     assert item_bytes({"id": {"S": "abc"}}) == 5
     assert item_bytes({"k": {"B": b"\x00\x01"}, "s": {"S": "é"}}) == 1 + 2 + 1 + 2
     assert item_bytes({"ok": {"BOOL": True}, "n": {"NULL": True}}) == 2 + 1 + 1 + 1
-    assert item_bytes({"n": {"N": "12345"}}) == 1 + 4  # up to a byte for two digits, plus one
-    assert item_bytes({"n": {"N": "9" * 38}}) == 1 + 21  # numbers are at most 21 bytes
+    assert item_bytes({"n": {"N": "12345"}}) == 1 + 4  # a byte for two digits, plus one
+    assert item_bytes({"n": {"N": "-1.50e3"}}) == 1 + 3  # significant digits; the sign counts
+    assert item_bytes({"n": {"N": "9" * 38}}) == 1 + 20  # 38 digits, the most there can be
+    assert item_bytes(None) == 0
     assert item_bytes({"t": {"SS": ["ab", "c"]}, "u": {"NS": ["1"]}}) == 1 + 3 + 1 + 2
     assert item_bytes({"l": {"L": [{"S": "ab"}]}, "m": {"M": {"k": {"S": "v"}}}}) == \
         (1 + 3 + 1 + 2) + (1 + 3 + 1 + 1 + 1)

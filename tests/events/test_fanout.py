@@ -115,14 +115,19 @@ def test_a_queue_down_during_the_request_loses_nothing(api, receiver, sqs_down, 
     assert verify(sub["secret"], seen.headers["X-Temporalist-Signature"], seen.body)
 
 
-def test_a_handler_that_dies_mid_batch_loses_nothing_and_repeats_keep_their_ids(
-        api, receiver, no_waiting):
+def six_session_records(api, receiver) -> None:
+    """Three sessions started and closed, each event subscribed to: six session records."""
     subscribe(api, "session.created", receiver.url("/created"))
     subscribe(api, "session.closed", receiver.url("/closed"))
     project = ok(api.post("/projects/", {"name": "Site"}), 201)["id"]
     sessions = [start_session(api, project) for _ in range(3)]
     for session in sessions:
         close(api, session["id"])
+
+
+def test_a_handler_that_dies_mid_batch_loses_nothing_and_repeats_keep_their_ids(
+        api, receiver, no_waiting):
+    six_session_records(api, receiver)
     calls = []
 
     def dies_at_the_fourth(lambda_event, context):
@@ -157,12 +162,7 @@ def test_sqs_failing_mid_batch_in_the_real_handler_reports_that_record_and_what_
     """The deployed handler, unchanged: its fourth session record's send fails once. The
     partial-batch answer names that record; it and the records after it are handed over
     again, each event is queued once more at most, with the same ids, and none is lost."""
-    subscribe(api, "session.created", receiver.url("/created"))
-    subscribe(api, "session.closed", receiver.url("/closed"))
-    project = ok(api.post("/projects/", {"name": "Site"}), 201)["id"]
-    sessions = [start_session(api, project) for _ in range(3)]
-    for session in sessions:
-        close(api, session["id"])
+    six_session_records(api, receiver)
     real = aws_clients.client
     sends = []
 
