@@ -9,6 +9,7 @@ import ipaddress
 import socket
 import socketserver
 import ssl
+import sys
 import threading
 import time
 
@@ -284,6 +285,11 @@ class _Server(http.server.ThreadingHTTPServer):
     def server_bind(self):  # HTTPServer's would look up our FQDN
         socketserver.TCPServer.server_bind(self)
         self.server_name, self.server_port = self.server_address[:2]
+
+    def handle_error(self, request, client_address):
+        # the slow answers are meant to outlast the sender's timeout: its hang-up is expected
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class Receiver:
