@@ -7,14 +7,11 @@ something a request, an authorisation, a fan-out or a delivery needs, these fail
 from __future__ import annotations
 
 import ast
-import http.server
 import importlib.metadata
 import json
 import re
-import socketserver
 import subprocess
 import sys
-import threading
 import zipfile
 from pathlib import Path
 
@@ -245,31 +242,6 @@ def test_a_wheel_for_another_python_fails_the_packaging(tmp_path):
 
 # --- the functions, from the package --------------------------------------------------------
 
-class Receiver(http.server.ThreadingHTTPServer):
-    """A webhook receiver on 127.0.0.1 answering 204."""
-
-    daemon_threads = True
-
-    def __init__(self):
-        self.bodies: list[bytes] = []
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                receiver.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
-                self.send_response(204)
-                self.end_headers()
-
-        super().__init__(("127.0.0.1", 0), Handler)
-
-    def server_bind(self):  # HTTPServer's would look up this machine's FQDN
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
-
-
 @pytest.fixture(scope="module")
 def code(packaged, tmp_path_factory) -> Path:
     """The deployment zip, unpacked."""
@@ -291,7 +263,8 @@ def run(code: Path, packaged, function: str, events: list[dict],
     return result
 
 
-def test_the_packaged_functions_authorise_serve_fan_out_and_deliver(code, packaged, account):
+def test_the_packaged_functions_authorise_serve_fan_out_and_deliver(code, packaged, account,
+                                                                     receiver):
     from chalicelib.local.stream_poller import StreamPoller
 
     authorized = run(code, packaged, "ApiKeyAuthorizer", [
@@ -305,41 +278,34 @@ def test_the_packaged_functions_authorise_serve_fan_out_and_deliver(code, packag
         ("allow", None), ("unauthorized", "wrong secret")]
     caller = {**allowed["context"], "principalId": allowed["principalId"]}
 
-    receiver = Receiver()
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
-    try:
-        target = f"http://127.0.0.1:{receiver.server_port}/hook"
-        served = run(code, packaged, "APIHandler", [
-            invoke.api_event("GET", "/api/v1/me/", "/api/v1/me", authorizer=caller),
-            invoke.api_event("POST", "/api/v1/webhooks/", "/api/v1/webhooks", authorizer=caller,
-                             body={"event": "project.created", "target_url": target}),
-            invoke.api_event("POST", "/api/v1/projects/", "/api/v1/projects", authorizer=caller,
-                             body={"name": "From the package"}),
-            invoke.api_event("GET", "/api/v1/docs/swagger-ui-bundle.js", "/api/v1/docs/{asset}",
-                             authorizer=None, path_parameters={"asset": "swagger-ui-bundle.js"}),
-            invoke.api_event("GET", "/api/v1/openapi.json", "/api/v1/openapi.json"),
-        ])
-        assert [r["statusCode"] for r in served.results] == [200, 201, 201, 200, 200]
-        assert json.loads(served.results[0]["body"])["email"]
-        requests_logged = [line for line in served.log_lines if line["message"] == "request"]
-        assert [line["status"] for line in requests_logged] == [200, 201, 201, 200, 200]
-        assert all(line["key_id"] == account.key_id for line in requests_logged[:3])
+    served = run(code, packaged, "APIHandler", [
+        invoke.api_event("GET", "/api/v1/me/", "/api/v1/me", authorizer=caller),
+        invoke.api_event("POST", "/api/v1/webhooks/", "/api/v1/webhooks", authorizer=caller,
+                         body={"event": "project.created", "target_url": receiver.url}),
+        invoke.api_event("POST", "/api/v1/projects/", "/api/v1/projects", authorizer=caller,
+                         body={"name": "From the package"}),
+        invoke.api_event("GET", "/api/v1/docs/swagger-ui-bundle.js", "/api/v1/docs/{asset}",
+                         authorizer=None, path_parameters={"asset": "swagger-ui-bundle.js"}),
+        invoke.api_event("GET", "/api/v1/openapi.json", "/api/v1/openapi.json"),
+    ])
+    assert [r["statusCode"] for r in served.results] == [200, 201, 201, 200, 200]
+    assert json.loads(served.results[0]["body"])["email"]
+    requests_logged = [line for line in served.log_lines if line["message"] == "request"]
+    assert [line["status"] for line in requests_logged] == [200, 201, 201, 200, 200]
+    assert all(line["key_id"] == account.key_id for line in requests_logged[:3])
 
-        batches = []
-        StreamPoller(lambda event, _context: batches.append(event) or {}).drain()
-        fanned = run(code, packaged, "FanOutEvents", batches)
-        assert all(r["batchItemFailures"] == [] for r in fanned.results)
+    batches = []
+    StreamPoller(lambda event, _context: batches.append(event) or {}).drain()
+    fanned = run(code, packaged, "FanOutEvents", batches)
+    assert all(r["batchItemFailures"] == [] for r in fanned.results)
 
-        sqs = aws.client("sqs")
-        messages = sqs.receive_message(QueueUrl=settings().webhook_queue_url,
-                                       MaxNumberOfMessages=10, WaitTimeSeconds=1)["Messages"]
-        assert len(messages) == 1
-        delivered = run(code, packaged, "DeliverWebhooks", [invoke.sqs_event(
-            messages, f"arn:aws:sqs:us-east-1:123456789012:{settings().webhook_queue_name}")])
-        assert delivered.results == [{"batchItemFailures": []}]
-    finally:
-        receiver.shutdown()
-        receiver.server_close()
+    sqs = aws.client("sqs")
+    messages = sqs.receive_message(QueueUrl=settings().webhook_queue_url,
+                                   MaxNumberOfMessages=10, WaitTimeSeconds=1)["Messages"]
+    assert len(messages) == 1
+    delivered = run(code, packaged, "DeliverWebhooks", [invoke.sqs_event(
+        messages, f"arn:aws:sqs:us-east-1:123456789012:{settings().webhook_queue_name}")])
+    assert delivered.results == [{"batchItemFailures": []}]
     assert len(receiver.bodies) == 1 and json.loads(receiver.bodies[0])["event"] == "project.created"
     (attempt,) = [line for line in delivered.log_lines if line["message"] == "webhook delivery"]
     assert (attempt["status"], attempt["outcome"]) == (204, "delivered")
