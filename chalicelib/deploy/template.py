@@ -770,9 +770,10 @@ def _queue_name(logical: str) -> dict:
 
 
 def alarms(app: ChaliceApp) -> dict:
-    """Per function errors and throttles, the fan-out's oldest unhandled change (IteratorAge,
-    milliseconds), per dead-letter queue any message, the webhook queue's oldest message,
-    the API's 5xx: each on the metric and dimensions AWS publishes."""
+    """Per function errors (not the authorizer's, see below) and throttles, the fan-out's
+    oldest unhandled change (IteratorAge, milliseconds), per dead-letter queue any message,
+    the webhook queue's oldest message, the API's 5xx: each on the metric and dimensions
+    AWS publishes."""
     resources = {
         API_5XX_ALARM: alarm(
             "The API answered 5xx (its own 500s, or API Gateway's when a function failed).",
@@ -796,9 +797,14 @@ def alarms(app: ChaliceApp) -> dict:
             statistic="Maximum", threshold=webhook_queue.STREAM_STUCK_ALARM_SECONDS * 1000)
     for function in app.functions:
         name = {"FunctionName": {"Ref": function.logical_id}}
-        resources[function.logical_id + "ErrorsAlarm"] = alarm(
-            f"{function.function_name} failed (an exception, a timeout or out of memory).",
-            "AWS/Lambda", "Errors", name)
+        # Not the authorizer's Errors: it raises Unauthorized for every bad, unknown or
+        # revoked key (that is how API Gateway answers 401) and Lambda counts each as an
+        # error, so one integrator with a revoked key would page all day. Its real
+        # failures (a crash, a timeout) are API Gateway 500s, which API_5XX_ALARM watches.
+        if function.name not in app.authorizers:
+            resources[function.logical_id + "ErrorsAlarm"] = alarm(
+                f"{function.function_name} failed (an exception, a timeout or out of memory).",
+                "AWS/Lambda", "Errors", name)
         resources[function.logical_id + "ThrottlesAlarm"] = alarm(
             f"{function.function_name} was throttled (no concurrency left).",
             "AWS/Lambda", "Throttles", name)

@@ -171,9 +171,15 @@ def test_every_alarm_watches_a_published_metric_of_this_stack(packaged):
 def test_alarms_cover_each_function_each_dead_letter_queue_the_queue_and_the_api(packaged):
     watched = {(m, tuple(sorted((k, json.dumps(v)) for k, v in d.items())))
                for _, m, d in alarm_metrics(packaged).values()}
+    app = template.chalice_app(STAGE)
+    authorizers = {f.logical_id for f in app.functions if f.name in app.authorizers}
+    assert authorizers == {"ApiKeyAuthorizer"}
     for name in packaged.functions():
-        for metric in ("Errors", "Throttles"):
-            assert (metric, (("FunctionName", json.dumps({"Ref": name})),)) in watched
+        by_function = (("FunctionName", json.dumps({"Ref": name})),)
+        assert ("Throttles", by_function) in watched, name
+        # every bad key is an authorizer "error" (Unauthorized); its real failures are
+        # API Gateway 500s, which the 5XXError alarm watches
+        assert (("Errors", by_function) in watched) == (name not in authorizers), name
     for dead in template.DEAD_LETTER_QUEUES:
         queue_name = json.dumps({"Fn::GetAtt": [dead.logical_id, "QueueName"]})
         assert ("ApproximateNumberOfMessagesVisible", (("QueueName", queue_name),)) in watched
@@ -182,7 +188,8 @@ def test_alarms_cover_each_function_each_dead_letter_queue_the_queue_and_the_api
     assert any(m == "5XXError" for m, _ in watched)
     fan_out = json.dumps({"Ref": "FanOutEvents"})  # the one stream-triggered function
     assert ("IteratorAge", (("FunctionName", fan_out),)) in watched
-    assert len(watched) == 2 * len(packaged.functions()) + len(template.DEAD_LETTER_QUEUES) + 3
+    assert len(watched) == (2 * len(packaged.functions()) - len(authorizers)
+                            + len(template.DEAD_LETTER_QUEUES) + 3)
 
 
 def test_alarms_fire_on_the_first_error_and_notify_the_topic(packaged):
