@@ -1,7 +1,7 @@
 """``services.accounts``, the operator's use cases: rules, errors, refusals that write nothing."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 
@@ -13,13 +13,7 @@ from chalicelib.services import accounts as service
 from chalicelib.store import accounts as store
 from chalicelib.store import projects as project_store
 from chalicelib.store import webhooks as webhook_store
-
-UTC = timezone.utc
-NOW = datetime(2026, 6, 26, 9, 30, 15, 500000, tzinfo=UTC)
-
-
-def clock() -> datetime:
-    return NOW
+from tests.services.conftest import NOW, clock, clock_at
 
 
 @pytest.fixture
@@ -288,7 +282,7 @@ def test_revoke_key_deletes_that_keys_subscriptions_only(make_account):
 def test_revoking_again_keeps_the_first_time(make_account):
     account = make_account()
     service.revoke_key(account.key_id, clock=clock)
-    again = service.revoke_key(account.key_id, clock=lambda: NOW + timedelta(days=3))
+    again = service.revoke_key(account.key_id, clock=clock_at(NOW + timedelta(days=3)))
     assert again.revoked_at == NOW
     assert store.load_key(account.key_id).revoked_at == NOW
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
 
 import pytest
 
@@ -11,18 +10,7 @@ from chalicelib.domain.accounts import NO_ORGANISATION_FOR_CLIENTS
 from chalicelib.errors import NotFound, PermissionDenied, ValidationError
 from chalicelib.services import clients as service
 from chalicelib.store import clients as store
-from tests.services.conftest import caller_of
-
-UTC = timezone.utc
-NOW = datetime(2026, 6, 26, 9, 30, 15, 750000, tzinfo=UTC)
-
-
-def clock() -> datetime:
-    return NOW
-
-
-def unread():
-    raise AssertionError("the body was read before the client was found")
+from tests.services.conftest import NOW, caller_of, clock, unread
 
 
 def test_create_client_stamps_the_clocks_time(caller):

@@ -5,7 +5,7 @@ How invoicing reads tracked time is in ``test_invoice_sessions.py``.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -17,16 +17,12 @@ from chalicelib.services import clients as client_service
 from chalicelib.services import invoices as service
 from chalicelib.services import projects as project_service
 from chalicelib.store import invoices as store
-from tests.services.conftest import caller_of
+from tests.services.conftest import UTC, clock_at
 
-UTC = timezone.utc
 # the last minute of June in UTC: already July in Paris, still June for the invoice
 NOW = datetime(2026, 6, 30, 23, 59, 30, 500000, tzinfo=UTC)
 PERIOD = {"period_start": "2026-06-01", "period_end": "2026-06-30"}
-
-
-def clock() -> datetime:
-    return NOW
+clock = clock_at(NOW)
 
 
 @pytest.fixture
@@ -69,8 +65,7 @@ def test_create_invoice_refuses_projects_of_another_client(caller, client):
     assert service.list_invoices(caller, {"status": None, "client_id": None}).items == []
 
 
-def test_a_caller_without_organisation_is_denied_before_the_body_is_checked(make_account):
-    solo = caller_of(make_account(None, email="solo@example.com"))
+def test_a_caller_without_organisation_is_denied_before_the_body_is_checked(solo):
     for body in ({}, "not a dict"):
         with pytest.raises(PermissionDenied) as raised:
             service.create_invoice(solo, body, clock=clock)
@@ -82,7 +77,7 @@ def test_mark_paid_dates_the_payment_with_the_clocks_date(caller, client):
     created = invoice(caller, client)
     paid = service.mark_paid(caller, created.id, clock=clock)
     assert (paid.status, paid.paid_date) == ("paid", "2026-06-30")
-    again = service.mark_paid(caller, created.id, clock=lambda: NOW + timedelta(days=3))
+    again = service.mark_paid(caller, created.id, clock=clock_at(NOW + timedelta(days=3)))
     assert again.paid_date == "2026-06-30"
     assert store.get_invoice(created.id).paid_date == "2026-06-30"
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 
@@ -11,18 +11,7 @@ from chalicelib.errors import NotFound, ValidationError
 from chalicelib.services import clients as client_service
 from chalicelib.services import projects as service
 from chalicelib.store import projects as store
-from tests.services.conftest import caller_of
-
-UTC = timezone.utc
-NOW = datetime(2026, 6, 26, 9, 30, 15, 750000, tzinfo=UTC)
-
-
-def clock() -> datetime:
-    return NOW
-
-
-def unread():
-    raise AssertionError("the body was read before the project was found")
+from tests.services.conftest import NOW, caller_of, clock, clock_at, unread
 
 
 def test_create_project_stamps_the_clocks_time(caller):
@@ -52,8 +41,7 @@ def test_a_client_of_another_organisation_is_not_found(caller, stranger):
     assert service.list_projects(caller, {}).items == []
 
 
-def test_a_caller_without_organisation_links_no_client(make_account, caller):
-    solo = caller_of(make_account(None, email="solo@example.com"))
+def test_a_caller_without_organisation_links_no_client(caller, solo):
     client = client_service.create_client(caller, {"name": "Acme"}, clock=clock)
     with pytest.raises(ValidationError) as raised:
         service.create_project(solo, {"name": "Website", "client_id": client.id}, clock=clock)
@@ -79,7 +67,7 @@ def test_team_members_see_the_teams_projects(make_account, caller):
 
 
 def test_list_projects_is_newest_first(caller, stranger):
-    old = service.create_project(caller, {"name": "Old"}, clock=lambda: NOW - timedelta(days=1))
+    old = service.create_project(caller, {"name": "Old"}, clock=clock_at(NOW - timedelta(days=1)))
     new = service.create_project(caller, {"name": "New"}, clock=clock)
     service.create_project(stranger, {"name": "Theirs"}, clock=clock)
     assert [p.id for p in service.list_projects(caller, {}).items] == [new.id, old.id]

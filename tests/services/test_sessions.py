@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -13,15 +13,10 @@ from chalicelib.services import projects as project_service
 from chalicelib.services import sessions as service
 from chalicelib.store import projects as project_store
 from chalicelib.store import sessions as session_store
-from tests.services.conftest import caller_of
+from tests.services.conftest import NOW, UTC, caller_of, clock, clock_at, unread
 
-UTC = timezone.utc
-NOW = datetime(2026, 6, 26, 9, 30, 15, 750000, tzinfo=UTC)
 NOW_SECOND = NOW.replace(microsecond=0)
 
-
-def clock() -> datetime:
-    return NOW
 
 
 @pytest.fixture
@@ -32,10 +27,6 @@ def project(caller):
 
 def start(caller: Caller, project, **body) -> service.SessionView:
     return service.create_session(caller, {"project_id": project.id, **body}, clock=clock)
-
-
-def unread():
-    raise AssertionError("the body was read before the session was found")
 
 
 # --- create -------------------------------------------------------------------------------
@@ -93,7 +84,7 @@ def test_close_ends_the_session_at_the_clocks_whole_second(caller, project):
 def test_closing_again_keeps_the_first_end(caller, project):
     session = start(caller, project).session
     service.close_session(caller, session.id, clock=clock)
-    again = service.close_session(caller, session.id, clock=lambda: NOW + timedelta(hours=2))
+    again = service.close_session(caller, session.id, clock=clock_at(NOW + timedelta(hours=2)))
     assert again.closed_now is False
     assert again.view.session.end_time == NOW_SECOND
     assert again.view.project_name == "Website"

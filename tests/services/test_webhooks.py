@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime, timezone
 
 import pytest
 
@@ -13,14 +12,9 @@ from chalicelib.errors import NotFound, ValidationError
 from chalicelib.events.outbound import INVALID_URL
 from chalicelib.services import webhooks as service
 from chalicelib.store import webhooks as store
+from tests.services.conftest import NOW, caller_of, clock
 
-UTC = timezone.utc
-NOW = datetime(2026, 6, 26, 9, 30, 15, 750000, tzinfo=UTC)
 TARGET = "https://hooks.example.com/in"
-
-
-def clock() -> datetime:
-    return NOW
 
 
 def public(host: str, port: int) -> list[str]:
@@ -32,26 +26,12 @@ def private(host: str, port: int) -> list[str]:
     return ["10.0.0.7"]
 
 
-def caller_of(account, key_id: str | None = None) -> Caller:
-    """The Caller the authorizer would build for this account's key (or another of its keys)."""
-    return Caller(user_id=account.user_id, email="user@example.com",
-                  organisation_id=account.organisation_id, organisation_name=None,
-                  team_ids=frozenset(), key_id=key_id or account.key_id, key_name="Test key",
-                  scope="write")
-
-
-@pytest.fixture
-def caller(account) -> Caller:
-    """The default account's caller."""
-    return caller_of(account)
-
-
 @pytest.fixture
 def other_key(account) -> Caller:
     """The same user through another of their keys."""
     from chalicelib.services import accounts
     key, _ = accounts.create_key(account.user_id, "Other key", "write")
-    return caller_of(account, key.key_id)
+    return caller_of(account, key_id=key.key_id)
 
 
 def subscribe(caller: Caller, event: str = "invoice.paid"):
