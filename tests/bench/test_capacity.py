@@ -37,32 +37,7 @@ def thing(**extra) -> dict:
     return {"id": s("t1"), "owner": n(7), "created": s("2026-06-01"), "tag": s("red"), **extra}
 
 
-# --- item sizes ------------------------------------------------------------------------
-
-def test_a_string_or_binary_is_its_name_and_its_bytes():
-    assert item_bytes({"id": s("abc")}) == 2 + 3
-    assert item_bytes({"név": s("é")}) == 4 + 2  # UTF-8 bytes, not characters
-    assert item_bytes({"b": {"B": b"\x00\x01\x02"}}) == 1 + 3  # raw bytes, not base64
-
-
-def test_a_number_is_a_byte_per_two_significant_digits_plus_one():
-    assert item_bytes({"n": n(12345)}) == 1 + 3 + 1
-    assert item_bytes({"n": n(1000)}) == 1 + 1 + 1  # trailing zeros trimmed
-    assert item_bytes({"n": n("0.0500")}) == 1 + 1 + 1  # leading and trailing zeros
-    assert item_bytes({"n": n(-12)}) == 1 + 1 + 1 + 1  # a negative number's extra byte
-
-
-def test_lists_maps_sets_booleans_and_nulls():
-    assert item_bytes({"ok": {"BOOL": True}, "no": {"NULL": True}}) == (2 + 1) + (2 + 1)
-    # 3 bytes a list, 1 more per element
-    assert item_bytes({"l": {"L": [s("ab"), n(1)]}}) == 1 + 3 + (1 + 2) + (1 + 2)
-    # a map's elements with their names
-    assert item_bytes({"m": {"M": {"k": s("v")}}}) == 1 + 3 + (1 + 1 + 1)
-    assert item_bytes({"m": {"M": {}}}) == 1 + 3
-    assert item_bytes({"ss": {"SS": ["ab", "c"]}, "ns": {"NS": ["10", "123"]}}) == (
-        2 + 3) + (2 + 2 + 3)
-    assert item_bytes(None) == 0
-
+# --- capacity units (item sizes: tests/store/test_sizes.py) ----------------------------
 
 def test_read_units_are_4_kb_steps_at_least_one_halved_when_eventually_consistent():
     assert capacity.read_units(4096, consistent=True) == 1
