@@ -98,6 +98,7 @@ class Throttled(ApiError):
 
     status_code = 429
     default_detail = "Request was throttled."
+    RETRY_AFTER_SECONDS = 1  # the gateway response's Retry-After (SPEC section 7)
 
 
 class ServiceBusy(ApiError):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from http import HTTPStatus
 
 from chalicelib import errors
 
@@ -42,11 +41,12 @@ GATEWAY_RESPONSES: dict[str, GatewayResponse] = {
                         _detail(errors.InternalError.default_detail)),
         # The stage's rate/burst limits (template parameters) answer this; a client may
         # retry after a second (SPEC section 7).
-        GatewayResponse("THROTTLED", HTTPStatus.TOO_MANY_REQUESTS,
-                        _detail(errors.Throttled.default_detail), {"Retry-After": "1"}),
+        GatewayResponse("THROTTLED", errors.Throttled.status_code,
+                        _detail(errors.Throttled.default_detail),
+                        {"Retry-After": str(errors.Throttled.RETRY_AFTER_SECONDS)}),
         # A body over API Gateway's own payload limit (SPEC section 1: the same 413 the
         # function gives a body over 1 MiB).
-        GatewayResponse("REQUEST_TOO_LARGE", HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+        GatewayResponse("REQUEST_TOO_LARGE", errors.PayloadTooLarge.status_code,
                         _detail(errors.PayloadTooLarge.default_detail)),
     )
 }
@@ -72,7 +72,7 @@ def render(response_type: str, *, authorizer: dict[str, str] | None = None,
 
     body = _VARIABLE.sub(substitute, response.template)
     headers = {"Content-Type": "application/json", **response.headers}
-    return int(status_code or response.status_code), headers, body
+    return status_code or response.status_code, headers, body
 
 
 def cloudformation_resources(rest_api: dict) -> dict:
@@ -90,6 +90,6 @@ def cloudformation_resources(rest_api: dict) -> dict:
             },
         }
         if response.status_code:
-            properties["StatusCode"] = str(int(response.status_code))
+            properties["StatusCode"] = str(response.status_code)
         resources[name] = {"Type": "AWS::ApiGateway::GatewayResponse", "Properties": properties}
     return resources
