@@ -246,3 +246,17 @@ def test_a_body_between_1_mib_and_the_gateways_limit_is_the_functions_413(server
     status, _, answer = request(server, "POST", "/api/v1/projects/",
                                 {**bearer(account), "Content-Type": "application/json"}, body)
     assert (status, json.loads(answer)) == (413, {"detail": "Request body is too large."})
+
+
+# -- stopping ----------------------------------------------------------------------------
+
+def test_a_server_stops_within_its_poll_interval(gateway):
+    """stop() waits for serve_forever to look (every POLL_SECONDS), not the stdlib's 0.5 s."""
+    import time
+    waits = []
+    for _ in range(4):
+        running = LocalApiServer(gateway, "127.0.0.1", 0, quiet=True).start()
+        started = time.perf_counter()
+        running.stop()
+        waits.append(time.perf_counter() - started)
+    assert max(waits) < 0.2, waits
