@@ -140,7 +140,7 @@ def invoice_data(invoice: Item) -> dict:
 
 def event_data(event: Event, project_name: str = "") -> dict:
     """The ``data`` of ``event`` (``project_name``: the session's project's current name)."""
-    if event.name.startswith("session."):
+    if event.needs_project_name:  # the session events
         return session_data(event.item, project_name)
     if event.name == "project.created":
         return project_data(event.item)

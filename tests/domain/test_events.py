@@ -151,7 +151,7 @@ def _apply(state, operation, step):
 
 @settings(max_examples=300, deadline=None)
 @given(running=st.booleans(), operations=OPERATIONS)
-def test_a_sessions_life_is_created_once_and_closed_at_most_once(running, operations):
+def test_a_sessions_life_is_created_once_closed_at_most_once_and_each_step_its_event(running, operations):
     first = dict(SESSION) if running else closed(SESSION)
     changes = [(None, first)]
     state = first
@@ -168,5 +168,13 @@ def test_a_sessions_life_is_created_once_and_closed_at_most_once(running, operat
     assert names.count("session.deleted") == (1 if state is None else 0)
     if state is None:
         assert names[-1] == "session.deleted"
-    if "session.closed" in names:  # closed before any later update
-        assert "session.created" not in names[names.index("session.closed"):]
+    for old, new in changes[1:]:  # each step of its life: which change is which event
+        if new is None:
+            expected = "session.deleted"
+        elif old["end_time"] is None and new["end_time"] is not None:
+            expected = "session.closed"  # a running session ended, whatever else changed
+        elif new != old:  # every change _apply makes is to a field a client sees
+            expected = "session.updated"
+        else:
+            expected = None
+        assert name(SESSIONS, old, new) == expected, (old, new)
