@@ -374,12 +374,12 @@ def queue_resources(settings: Settings) -> dict:
     :mod:`chalicelib.events.queue` says."""
     return {
         STREAM_FAILURE_QUEUE: {"Type": "AWS::SQS::Queue", **TRANSIENT, "Properties": {
-            "QueueName": stream_failure_queue_name(settings),
+            "QueueName": webhook_queue.stream_failure_queue_name(settings),
             "MessageRetentionPeriod": webhook_queue.DLQ_RETENTION_SECONDS,
             "SqsManagedSseEnabled": True,
         }},
         DEAD_LETTER_QUEUE: {"Type": "AWS::SQS::Queue", **TRANSIENT, "Properties": {
-            "QueueName": dead_letter_queue_name(settings),
+            "QueueName": webhook_queue.dead_letter_queue_name(settings),
             "MessageRetentionPeriod": webhook_queue.DLQ_RETENTION_SECONDS,
             "SqsManagedSseEnabled": True,
         }},
@@ -394,17 +394,6 @@ def queue_resources(settings: Settings) -> dict:
             },
         }},
     }
-
-
-def stream_failure_queue_name(settings: Settings) -> str:
-    # chalicelib.events.queue.stream_failure_queue_name() for these settings (a test checks).
-    return f"{settings.table_prefix}-events-dlq"
-
-
-def dead_letter_queue_name(settings: Settings) -> str:
-    # chalicelib.events.queue.dead_letter_queue_name() for these settings (it reads the
-    # process's settings; a test checks the two agree).
-    return settings.webhook_queue_name + "-dlq"
 
 
 # --- the API --------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from chalicelib import aws
-from chalicelib.config import settings
+from chalicelib.config import Settings, settings
 
 MAX_RECEIVE_COUNT = 5
 QUEUE_RETENTION_SECONDS = 4 * 24 * 3600
@@ -30,13 +30,14 @@ STREAM_STUCK_ALARM_SECONDS = 15 * 60  # the fan-out's oldest unhandled change, a
 STREAM_BATCH_SIZE = 100
 
 
-def dead_letter_queue_name() -> str:
-    return settings().webhook_queue_name + "-dlq"
+def dead_letter_queue_name(conf: Settings | None = None) -> str:
+    """The webhook queue's dead-letter queue, for ``conf`` (default: the process's settings)."""
+    return (conf or settings()).webhook_queue_name + "-dlq"
 
 
-def stream_failure_queue_name() -> str:
+def stream_failure_queue_name(conf: Settings | None = None) -> str:
     """Where the fan-out's event source mapping sends records it gave up on."""
-    return f"{settings().table_prefix}-events-dlq"
+    return f"{(conf or settings()).table_prefix}-events-dlq"
 
 
 def _create(sqs, name: str, attributes: dict[str, str]) -> str:

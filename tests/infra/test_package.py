@@ -10,7 +10,7 @@ import zipfile
 import pytest
 from pynamodb.indexes import GlobalSecondaryIndex, LocalSecondaryIndex
 
-from chalicelib import config, gateway
+from chalicelib import gateway
 from chalicelib.config import load_settings
 from chalicelib.deploy import template
 from chalicelib.events import queue
@@ -160,14 +160,6 @@ def test_webhook_queue_and_dead_letter_queues(packaged):
     delivery = packaged.resources["DeliverWebhooks"]["Properties"]
     assert delivery["Handler"] == "app.deliver_webhooks"
     assert main["VisibilityTimeout"] >= 6 * delivery["Timeout"]
-
-
-def test_dead_letter_queues_are_named_as_the_queue_module_names_them(packaged, monkeypatch):
-    monkeypatch.setattr(config, "_settings", template.stage_settings(STAGE))
-    dead = packaged.resources[template.DEAD_LETTER_QUEUE]["Properties"]["QueueName"]
-    assert dead == queue.dead_letter_queue_name()
-    failures = packaged.resources[template.STREAM_FAILURE_QUEUE]["Properties"]["QueueName"]
-    assert failures == queue.stream_failure_queue_name()
 
 
 def events_of(packaged, kind: str) -> dict:
