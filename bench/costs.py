@@ -5,7 +5,7 @@ capacity units they consume (bench/capacity.py: AWS's rules applied to the items
 call read and wrote), the change-stream records it produces and what the fan-out and
 delivery functions spend on them, each packaged function's CPU per invocation
 (bench/sizing.py), and the bytes of every log line. Modelled: a Lambda invocation lasts
-its measured CPU stretched by the function's memory (one vCPU at 1,769 MB) plus
+its measured CPU stretched by the function's memory (:func:`bench.sizing.stretch`) plus
 :data:`CALL_LATENCY_MS` per AWS call, billed per millisecond at the memory in
 ``.chalice/config.json``.
 
@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 from bench import capacity
 from bench.calls import AUTHORIZER
+from bench.sizing import FULL_VCPU_MB, stretch
+from chalicelib.events.queue import STREAM_BATCH_SIZE
 
 PRICES_DATE = "November 2024, us-east-1 list prices"
 API_GATEWAY_PER_MILLION = 3.50  # REST API, first 333 million requests/month
@@ -36,7 +38,6 @@ XRAY_PER_MILLION_TRACES = 5.00
 ALARM_PER_MONTH = 0.10
 DASHBOARD_PER_MONTH = 3.00  # beyond the account's first three
 
-FULL_VCPU_MB = 1769
 CALL_LATENCY_MS = 5.0  # one DynamoDB or SQS call from Lambda in the same region
 DELIVERY_RECEIVER_MS = 200  # a receiver's answer to a webhook POST
 WEBHOOK_SHARE = 0.1  # webhook deliveries per API request
@@ -71,7 +72,7 @@ class Invocations:
     wait_ms: float = 0.0
 
     def billed_ms(self) -> float:
-        stretched = self.cpu_ms * max(1.0, FULL_VCPU_MB / self.memory_mb)
+        stretched = self.cpu_ms * stretch(self.memory_mb)
         return math.ceil(stretched + self.calls * CALL_LATENCY_MS + self.wait_ms)
 
     def gb_seconds(self) -> float:
@@ -105,13 +106,14 @@ def estimate(measured: dict[str, dict], sizing: dict, background: capacity.Backg
     fan, delivery = sizing["fan_out_events"], sizing["deliver_webhooks"]
 
     calls = Counter()
-    api_cpu = api_calls = 0.0
+    api_cpu = api_calls = auth_calls = 0.0
     for name, s in share.items():
         op = measured[name]
         for counter in (op["dynamodb"], op["authorizer"], op["sqs"]):
             calls.update({k: v * s for k, v in counter.items()})
         api_cpu += s * api.per_operation[name]
         api_calls += s * (sum(op["dynamodb"].values()) + sum(op["sqs"].values()))
+        auth_calls += s * sum(op["authorizer"].values())
     records = sum(s * background.records[name] for name, s in share.items())
     # DynamoDB units per request, by where they are spent (the authorizer on every request).
     spent = {"authorizer": sum((capacity.total(measured[name]["capacity"],
@@ -134,7 +136,7 @@ def estimate(measured: dict[str, dict], sizing: dict, background: capacity.Backg
     fan_invocations = records / STREAM_RECORDS_PER_INVOCATION
     invocations = {
         "api_handler": Invocations(1.0, api.memory_mb, api_cpu, api_calls),
-        "api_key_authorizer": Invocations(1.0, auth.memory_mb, auth.warm_median_ms, 1.0),
+        "api_key_authorizer": Invocations(1.0, auth.memory_mb, auth.warm_median_ms, auth_calls),
         "fan_out_events": Invocations(
             fan_invocations, fan.memory_mb,
             sum(fan.warm_cpu_ms) / max(1, fan.units) * STREAM_RECORDS_PER_INVOCATION,
@@ -172,7 +174,8 @@ def estimate(measured: dict[str, dict], sizing: dict, background: capacity.Backg
     return {"per_million": cost, "total": sum(cost.values()), "read_units": reads,
             "write_units": writes, "sqs_requests": sqs, "log_bytes": log_bytes,
             "lambda_requests": lambda_requests, "stream_records": records,
-            "invocations": invocations, "traces": traces, "units_by_source": spent}
+            "invocations": invocations, "traces": traces,
+            "trace_sample_rate": trace_sample_rate, "units_by_source": spent}
 
 
 def fixed_per_month(alarms: int, dashboards: int = 1) -> float:
@@ -247,8 +250,8 @@ def report_lines(cost: dict, alarms: int) -> list[str]:
         " account (section 1), change-stream records"
         f" ({cost['stream_records']:.2f} per request), each packaged function's CPU per"
         " invocation (section 2), the bytes of its log lines. Modelled: an invocation lasts"
-        f" its CPU stretched by its memory plus {CALL_LATENCY_MS:.0f} ms per AWS call, billed"
-        " per ms:",
+        f" its CPU stretched by its memory (a full vCPU at {FULL_VCPU_MB:,} MB) plus"
+        f" {CALL_LATENCY_MS:.0f} ms per AWS call, billed per ms:",
         "",
         "| function | invocations per request | memory | billed ms each |",
         "|---|---|---|---|",
@@ -261,13 +264,15 @@ def report_lines(cost: dict, alarms: int) -> list[str]:
         f"Assumed: {WEBHOOK_SHARE:.0%} of requests cause one webhook delivery, whose receiver"
         f" answers in {DELIVERY_RECEIVER_MS} ms; the fan-out gets"
         f" {STREAM_RECORDS_PER_INVOCATION:g} change record per invocation"
-        " (`STREAM_RECORDS_PER_INVOCATION`: light traffic; a busy stream batches up to 100)."
+        f" (`STREAM_RECORDS_PER_INVOCATION`: light traffic; a busy stream batches up to"
+        f" {STREAM_BATCH_SIZE})."
         " DynamoDB units are measured, not assumed (below). Logs: API Gateway's access line"
         " and each function's own"
         f" lines with the runtime's requestId, {cost['log_bytes']:.0f} bytes per request."
-        f" {platform} X-Ray: the stage's sampling rule traces 1% of requests beyond one a"
-        f" second (`TraceSampleRate`); Lambda traces {LAMBDA_UNSAMPLED_TRACE_SHARE:.0%} of the"
-        " background functions' invocations.",
+        f" {platform} X-Ray: the stage's sampling rule traces"
+        f" {cost['trace_sample_rate'] * 100:g}% of requests beyond one a second"
+        f" (`TraceSampleRate`); Lambda traces"
+        f" {LAMBDA_UNSAMPLED_TRACE_SHARE:.0%} of the background functions' invocations.",
         "",
         "| service | $ per million requests |",
         "|---|---|",

@@ -29,6 +29,7 @@ SIZES = (128, 192, 256, 384, 512, 768, 1024, 1536, 1769)
 MEMORY_HEADROOM = 2.0  # memory at least twice the measured peak
 CPU_MARGIN = 1.5  # a function's measured CPU varied by up to a half between runs here
 PASSES = 3  # each operation runs this often in one warm API environment
+AUTHORIZER_RUNS = 31  # the cold first, then 30 warm for a steady median
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ BUDGETS = {
 
 
 def stretch(memory_mb: int) -> float:
+    """How much longer CPU work takes at ``memory_mb`` than on a full vCPU."""
     return max(1.0, FULL_VCPU_MB / memory_mb)
 
 
@@ -156,7 +158,7 @@ def measure(world, token: str, code: Path, sam: dict, env: dict,
     def run(name: str, events: list[dict]) -> invoke.Invocation:
         return invoke.invoke(code, functions[name], events, env)
 
-    authorizations = [invoke.authorizer_event(token, "GET", "/api/v1/sessions/")] * 31
+    authorizations = [invoke.authorizer_event(token, "GET", "/api/v1/sessions/")] * AUTHORIZER_RUNS
     done = run("api_key_authorizer", authorizations)
     results["api_key_authorizer"] = Measured(
         "api_key_authorizer", memory["api_key_authorizer"], done.max_rss_mb, done.init_cpu_ms,
@@ -247,10 +249,11 @@ def report_lines(sized: Sized) -> list[str]:
         "",
         "Each function below ran from that zip in a fresh interpreter that sees nothing else"
         " (`chalicelib/deploy/invoke.py`), on the documented operations' events: the authorizer"
-        " 31 times, the API on every operation three times, the fan-out on each change record"
-        " they made, the delivery function on each message that queued. CPU is measured on one"
-        " core here; Lambda gives a function one vCPU at 1,769 MB and a share below, so the"
-        " *modelled* figures stretch it by 1769/MB. A size is the smallest that holds twice the"
+        f" {AUTHORIZER_RUNS} times, the API on every operation {PASSES} times, the fan-out on"
+        " each change record they made, the delivery function on each message that queued."
+        " CPU is measured on one core here; Lambda gives a function one vCPU at"
+        f" {FULL_VCPU_MB:,} MB and a share below, so the *modelled* figures stretch it by"
+        f" {FULL_VCPU_MB}/MB. A size is the smallest that holds {MEMORY_HEADROOM:g}× the"
         f" peak memory and keeps the stretched CPU (×{CPU_MARGIN} for this machine's noise)"
         " within the budget.",
         "",
