@@ -44,7 +44,8 @@ print(Session.count())
 """
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A port free on 127.0.0.1 now: the bench's one way to pick one (import it, do not copy it)."""
     import socket
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -57,10 +58,10 @@ def _env() -> dict[str, str]:
 
 def _start(data_dir: str, timeout: float = 120.0) -> tuple[subprocess.Popen, int, float]:
     """The stack on free ports; (process, embedded AWS port, seconds until ``ready``)."""
-    aws_port = _free_port()
+    aws_port = free_port()
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "chalicelib.local", "--port", str(_free_port()),
+        [sys.executable, "-m", "chalicelib.local", "--port", str(free_port()),
          "--aws-port", str(aws_port), "--data-dir", data_dir],
         cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = started + timeout
