@@ -27,7 +27,7 @@ from chalicelib import observability
 from chalicelib.config import settings
 from chalicelib.domain.accounts import may_use_api
 from chalicelib.domain.timestamps import utc_now
-from chalicelib.events import manual, outbound, signing
+from chalicelib.events import messages, outbound, signing
 from chalicelib.store import deliveries
 from chalicelib.store import webhooks as store
 from chalicelib.store.accounts import load_key
@@ -37,10 +37,6 @@ log = logging.getLogger(__name__)
 
 USER_AGENT = "Temporalist-Webhook/1.0"
 MAX_PARALLEL = 10
-
-
-class BrokenMessage(ValueError):
-    """A queue message that is not a delivery this code wrote."""
 
 
 @dataclass(frozen=True)
@@ -53,36 +49,11 @@ class Outgoing:
     redelivery: bool = False
 
 
-@dataclass(frozen=True)
-class Message:
-    subscription_id: str
-    outgoing: Outgoing | None = None  # an event (or a ping) to send
-    attempt_id: str | None = None     # or a logged attempt to send again
-
-
-def envelope(message: dict) -> bytes:
+def envelope(message: messages.Message) -> bytes:
     """The envelope's bytes: compact ASCII JSON, the exact bytes signed and sent."""
-    return json.dumps({"event": message["event"], "delivery_id": message["delivery_id"],
-                       "occurred_at": message["occurred_at"], "data": message["data"]},
+    return json.dumps({"event": message.event, "delivery_id": message.delivery_id,
+                       "occurred_at": message.occurred_at, "data": message.data},
                       separators=(",", ":")).encode()
-
-
-def parse(raw: str) -> Message:
-    """A queue message body as a :class:`Message`; BrokenMessage when it is none."""
-    try:
-        message = json.loads(raw)
-        subscription_id = message["subscription_id"]
-        if not isinstance(subscription_id, str):
-            raise TypeError("subscription_id")
-        if manual.REDELIVER in message:
-            attempt_id = message[manual.REDELIVER]
-            if not isinstance(attempt_id, str):
-                raise TypeError(manual.REDELIVER)
-            return Message(subscription_id, attempt_id=attempt_id)
-        return Message(subscription_id, Outgoing(message["event"], message["delivery_id"],
-                                                 envelope(message)))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise BrokenMessage("not a webhook delivery") from exc
 
 
 def headers_for(subscription: Subscription, outgoing: Outgoing, moment: datetime) -> dict:
@@ -118,7 +89,7 @@ class Deliverer:
 
         Raises BrokenMessage for a malformed body; storage errors propagate (retry).
         """
-        message = parse(raw)
+        message = messages.read(raw)
         subscription = store.get_subscription(message.subscription_id)
         if subscription is None:
             return None  # deleted, or its key was revoked: nothing to deliver
@@ -129,7 +100,8 @@ class Deliverer:
             return None
         if not may_use_api(key.plan):  # as the authorizer checks
             return None  # skipped, not kept for later: the user may not use the API now
-        outgoing = message.outgoing or self.logged(message.attempt_id, subscription)
+        outgoing = (self.logged(message.attempt_id, subscription) if message.attempt_id is not None
+                    else Outgoing(message.event, message.delivery_id, envelope(message)))
         if outgoing is None:
             return None
         return self.send(subscription, outgoing)

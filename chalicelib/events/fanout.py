@@ -18,7 +18,6 @@ destination without blocking its shard.
 """
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from typing import Any, Callable, Iterable
 from chalicelib import aws
 from chalicelib.config import settings
 from chalicelib.domain import events as rules
-from chalicelib.events import queue
+from chalicelib.events import messages, queue
 from chalicelib.store import changes
 from chalicelib.store import projects as project_store
 from chalicelib.store import webhooks as store
@@ -77,14 +76,6 @@ def published(change: changes.Change, event: rules.Event) -> Published:
                      event.audience, change.record_id)
 
 
-def message_body(subscription_id: str, delivery: str, event: str, occurred_at: int,
-                 data: dict) -> str:
-    """A queue message: ASCII JSON (SQS refuses some Unicode characters in bodies)."""
-    return json.dumps({"subscription_id": subscription_id, "delivery_id": delivery,
-                       "event": event, "occurred_at": occurred_at, "data": data},
-                      separators=(",", ":"))
-
-
 def publish(record: dict) -> int:
     """Queue the deliveries of one stream record's event; returns how many were queued."""
     found = event_of(record)
@@ -96,8 +87,9 @@ def publish(record: dict) -> int:
     if not subscription_ids:
         return 0
     sent = published(change, event)
-    send_messages([message_body(sid, delivery_id(change.record_id, sid), sent.event,
-                                sent.occurred_at, sent.data) for sid in subscription_ids])
+    send_messages([messages.event_message(sid, delivery_id(change.record_id, sid), sent.event,
+                                          sent.occurred_at, sent.data)
+                   for sid in subscription_ids])
     return len(subscription_ids)
 
 

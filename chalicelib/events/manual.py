@@ -3,32 +3,23 @@
 They are requests to send, not changes of data, so they are the only SQS messages the
 API itself sends (one SendMessage each); everything else is queued by the fan-out from
 the change streams. A message names its subscription, as the fan-out's do, so the
-delivery function checks the subscription, its key and its plan when it runs. A
-redelivery names the attempt whose envelope bytes to send again (the attempt item holds
-them, so the message stays small).
+delivery function checks the subscription, its key and its plan when it runs
+(``events.messages`` writes and reads every message).
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from chalicelib import aws
 from chalicelib.config import settings
 from chalicelib.domain import events as rules
-
-REDELIVER = "redeliver_attempt_id"  # a message with this key resends a logged attempt
+from chalicelib.events import messages
 
 
 def ping_message(subscription_id: str, delivery_id: str, occurred_at: int) -> str:
     """A ping, in the fan-out's message shape: the delivery function treats it like an event."""
-    return json.dumps({"subscription_id": subscription_id, "delivery_id": delivery_id,
-                       "event": rules.PING, "occurred_at": occurred_at,
-                       "data": rules.ping_data(subscription_id)}, separators=(",", ":"))
-
-
-def redelivery_message(subscription_id: str, attempt_id: str) -> str:
-    return json.dumps({"subscription_id": subscription_id, REDELIVER: attempt_id},
-                      separators=(",", ":"))
+    return messages.event_message(subscription_id, delivery_id, rules.PING, occurred_at,
+                                  rules.ping_data(subscription_id))
 
 
 def send(body: str, sqs: Any = None) -> None:

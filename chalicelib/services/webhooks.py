@@ -12,7 +12,7 @@ from chalicelib.config import settings
 from chalicelib.domain import schemas
 from chalicelib.domain.timestamps import Clock, utc_now
 from chalicelib.errors import ApiError, NotFound, ValidationError
-from chalicelib.events import manual
+from chalicelib.events import manual, messages
 from chalicelib.services import listing
 from chalicelib.store import deliveries
 from chalicelib.store import webhooks as store
@@ -129,5 +129,5 @@ def get_delivery(caller: Caller, subscription_id: str, attempt_id: str) -> Deliv
 def redeliver(caller: Caller, subscription_id: str, attempt_id: str) -> str:
     """Queue the attempt's envelope to be sent again; returns its (original) delivery id."""
     attempt = get_delivery(caller, subscription_id, attempt_id)
-    manual.send(manual.redelivery_message(attempt.subscription_id, attempt.id))
+    manual.send(messages.redelivery_message(attempt.subscription_id, attempt.id))
     return attempt.delivery_id

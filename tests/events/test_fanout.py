@@ -16,7 +16,7 @@ import pytest
 
 from app import deliver_webhooks, fan_out_events
 from chalicelib import aws as aws_clients
-from chalicelib.events import fanout, queue
+from chalicelib.events import fanout, messages, queue
 from chalicelib.local.poller import poll_once
 from chalicelib.local.stream_poller import StreamPoller
 from tests.events.test_delivery import (Receiver, close, ok, queue_url, receiver,  # noqa: F401
@@ -325,6 +325,6 @@ def test_the_largest_valid_event_reaches_25_subscribers(api, receiver, no_waitin
         data = json.loads(seen.body)["data"]
         assert (data["uuid"], data["description"], data["project_name"]) == (
             session["id"], EMOJI * 10_000, EMOJI * 255)
-    body = fanout.message_body(subs[0]["id"], "d", "session.created", 0,
-                               json.loads(receiver.requests[0].body)["data"])
+    body = messages.event_message(subs[0]["id"], "d", "session.created", 0,
+                                  json.loads(receiver.requests[0].body)["data"])
     assert len(body.encode()) < queue.MAX_MESSAGE_BYTES  # one message always fits
