@@ -14,8 +14,11 @@ import sys
 from typing import Any, Callable, Sequence
 
 from chalicelib import errors
+from chalicelib.auth import tokens
 from chalicelib.config import STAGES
+from chalicelib.domain import fields
 from chalicelib.domain.accounts import PLANS, PRO_PLAN, SCOPES
+from chalicelib.domain.schemas import NAME_LENGTH
 
 EXIT_USAGE = 2
 EXIT_INFRASTRUCTURE = 1
@@ -27,7 +30,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _fail(message: str, status: int = EXIT_USAGE) -> int:
-    print(f"error: {message}", file=sys.stderr)
+    # One line whatever the message holds (an argument's newline, AWS's wrapped text).
+    print(f"error: {' '.join(message.split())}", file=sys.stderr)
     return status
 
 
@@ -46,12 +50,6 @@ def _causes(exc: BaseException) -> list[BaseException]:
 
 NO_CREDENTIALS = ("no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or "
                   "AWS_PROFILE); the local stage accepts any values")
-
-
-def _credentials_problem() -> str | None:
-    """Checked first: without credentials PynamoDB would fail later with a misleading error."""
-    import botocore.session
-    return NO_CREDENTIALS if botocore.session.get_session().get_credentials() is None else None
 
 
 def infrastructure_problem(exc: BaseException) -> str | None:
@@ -82,6 +80,29 @@ def infrastructure_problem(exc: BaseException) -> str | None:
         if isinstance(cause, aws_errors.BotoCoreError):
             return f"AWS error: {cause}"
     return None
+
+
+def _name(text: str) -> str:
+    """A name as the API takes one (SPEC section 4): trimmed, 1-255 characters."""
+    try:
+        return fields.Char(max_length=NAME_LENGTH).clean(text)
+    except fields.Invalid as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+
+
+def _project_id(text: str) -> str:
+    try:
+        return fields.UUID().clean(text)
+    except fields.Invalid as exc:
+        raise argparse.ArgumentTypeError(f"{exc.message[:-1]}: {text!r}") from None
+
+
+def _key_id(text: str) -> str:
+    """What a token's id can be (auth.tokens): anything else names no key."""
+    if len(text) != tokens.ID_LENGTH or not set(text) <= set(tokens.ALPHABET):
+        raise argparse.ArgumentTypeError(
+            f"not a key id ({tokens.ID_LENGTH} lower-case letters or digits): {text!r}")
+    return text
 
 
 def _positive(text: str) -> int:
@@ -139,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--stage", choices=STAGES)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p = sub.add_parser("create-org")
-    p.add_argument("name")
+    p.add_argument("name", type=_name)
     p.add_argument("--invoice-prefix")
     p = sub.add_parser("create-user")
     p.add_argument("email")
@@ -150,24 +171,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("plan", choices=PLANS)
     p = sub.add_parser("create-team")
     p.add_argument("org_id", type=_positive)
-    p.add_argument("name")
+    p.add_argument("name", type=_name)
     for name in ("add-member", "remove-member"):
         p = sub.add_parser(name)
         p.add_argument("team_id", type=_positive)
         p.add_argument("user_id", type=_positive)
     p = sub.add_parser("assign-project")
-    p.add_argument("project_id")
+    p.add_argument("project_id", type=_project_id)
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--team", type=_positive)
     target.add_argument("--no-team", action="store_true")
     p = sub.add_parser("create-key")
     p.add_argument("user_id", type=_positive)
-    p.add_argument("--name", required=True)
+    p.add_argument("--name", type=_name, required=True)
     p.add_argument("--scope", choices=SCOPES, required=True)
     p = sub.add_parser("list-keys")
     p.add_argument("user_id", type=_positive)
     p = sub.add_parser("revoke-key")
-    p.add_argument("key_id")
+    p.add_argument("key_id", type=_key_id)
     sub.add_parser("bootstrap")
     return parser
 
@@ -183,9 +204,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         config.reset_settings()
         aws.reset_clients()
     try:
-        problem = _credentials_problem()
-        if problem is not None:
-            return _fail(problem, EXIT_INFRASTRUCTURE)
         result = _commands()[args.command](args)
     except errors.ApiError as exc:
         return _fail(exc.detail)
@@ -193,6 +211,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         problem = infrastructure_problem(exc)
         if problem is None:
             raise
-        return _fail(" ".join(problem.split()), EXIT_INFRASTRUCTURE)
+        return _fail(problem, EXIT_INFRASTRUCTURE)
     print(json.dumps(result))
     return 0

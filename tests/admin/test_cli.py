@@ -65,6 +65,21 @@ def test_invoice_prefix_option(cli):
     ("create-key", "1", "--name", "x", "--scope", "admin"),
     ("list-keys", "99"),
     ("revoke-key", "nope1234"),
+    ("revoke-key", ""),  # not a key id: refused before AWS sees it (it would answer 400)
+    ("revoke-key", "NOPE1234"),
+    ("revoke-key", "nope12345"),
+    ("assign-project", "", "--no-team"),
+    ("assign-project", "a\nb", "--no-team"),  # one line even so
+    ("assign-project", "not-a-uuid", "--team", "1"),
+    ("assign-project", "6f1c3a52-8d3e-4f7a-9d2b-1a2b3c4d5e6f", "--no-team"),  # no such project
+    ("create-org", ""),
+    ("create-org", " \t "),
+    ("create-org", "x" * 256),
+    ("create-org", "x" * 500_000),  # over DynamoDB's 400 KB item: never sent
+    ("create-org", "a\x00b"),
+    ("create-team", "1", "x" * 256),
+    ("create-key", "1", "--name", "x" * 256, "--scope", "write"),
+    ("create-key", "1", "--name", "  ", "--scope", "write"),
     ("no-such-command",),
     (),
 ])
@@ -75,6 +90,28 @@ def test_bad_arguments_and_unknown_ids_exit_2_with_one_line(cli, args):
     assert code == 2
     assert out is None
     assert len(err.strip().splitlines()) == 1 and err.startswith("error:")
+
+
+def test_names_of_255_characters_of_any_width_are_taken_trimmed(cli):
+    name = "\U0001F600" * 255  # four bytes each in UTF-8
+    code, org, _ = cli("create-org", f"  {name} ", "--invoice-prefix", "E")
+    assert (code, org["name"]) == (0, name)
+    assert cli("create-team", "1", name)[1]["name"] == name
+    cli("create-user", "a@example.com", "--org", "1")
+    code, key, _ = cli("create-key", "1", "--name", name, "--scope", "read")
+    assert (code, key["name"]) == (0, name)
+
+
+def test_a_project_id_is_taken_in_any_case(cli, account, api):
+    project = api.post("/projects/", {"name": "Site"}).json()
+    code, out, err = cli("assign-project", project["id"].upper(), "--no-team")
+    assert (code, out) == (0, {"project_id": project["id"], "team_id": None}), err
+
+
+def test_an_error_is_one_line_whatever_its_message_holds(capsys):
+    from chalicelib.admin.cli import _fail
+    assert _fail("Project a\nb\r\n  not found.") == 2
+    assert capsys.readouterr().err == "error: Project a b not found.\n"
 
 
 def test_add_member_across_organisations_is_refused_and_writes_nothing(cli):
