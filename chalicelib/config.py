@@ -41,12 +41,30 @@ class Settings:
         return f"{self.table_prefix}-{short_name}"
 
 
-def _stage_defaults(stage: str) -> dict[str, str]:
+def chalice_config() -> dict:
+    """``.chalice/config.json`` as written; empty where it is absent (on Lambda only the
+    environment exists)."""
     try:
-        config = json.loads(CHALICE_CONFIG.read_text())
-    except FileNotFoundError:  # on Lambda only the environment exists
+        return json.loads(CHALICE_CONFIG.read_text())
+    except FileNotFoundError:
         return {}
-    return config.get("stages", {}).get(stage, {}).get("environment_variables", {})
+
+
+# Chalice merges these mappings key by key across the levels; any other key is looked up.
+_MERGED_KEYS = ("environment_variables", "tags")
+
+
+def stage_config(stage: str) -> dict:
+    """The stage's settings in ``.chalice/config.json`` as Chalice reads them: a stage's key
+    overrides the top-level one (a null one does not), and the environment variables and
+    tags of both are merged, the stage's winning. Per-function entries are not applied."""
+    top = chalice_config()
+    stage_keys = top.pop("stages", {}).get(stage, {})
+    merged = {**top, **{k: v for k, v in stage_keys.items() if v is not None}}
+    for key in _MERGED_KEYS:
+        if key in top or key in stage_keys:
+            merged[key] = {**(top.get(key) or {}), **(stage_keys.get(key) or {})}
+    return merged
 
 
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
@@ -55,7 +73,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
     stage = env.get("TEMPORALIST_STAGE", "local")
     if stage not in STAGES:
         raise ConfigError(f"TEMPORALIST_STAGE must be one of {', '.join(STAGES)}, not {stage!r}")
-    env = {**_stage_defaults(stage), **env}
+    env = {**stage_config(stage).get("environment_variables", {}), **env}
     endpoint = env.get("AWS_ENDPOINT_URL") or (LOCAL_ENDPOINT if stage == "local" else None)
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
     queue_name = env.get("TEMPORALIST_WEBHOOK_QUEUE", f"temporalist-{stage}-webhooks")

@@ -62,13 +62,8 @@ class JsonFormatter(logging.Formatter):
 
 def stage_log_level(stage: str) -> str:
     """The stage's ``log_level`` in ``.chalice/config.json`` (the functions' application level)."""
-    from chalicelib.config import CHALICE_CONFIG
-    try:
-        config = json.loads(CHALICE_CONFIG.read_text())
-    except FileNotFoundError:
-        return DEFAULT_LOG_LEVEL
-    stage_config = config.get("stages", {}).get(stage, {})
-    return str(stage_config.get("log_level") or config.get("log_level") or DEFAULT_LOG_LEVEL)
+    from chalicelib.config import stage_config
+    return str(stage_config(stage).get("log_level") or DEFAULT_LOG_LEVEL)
 
 
 def configure_logging(level: str = DEFAULT_LOG_LEVEL, stream=None) -> logging.Handler:

@@ -28,12 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib import gateway, observability
-from chalicelib.config import STAGES, Settings, load_settings
+from chalicelib.config import STAGES, Settings, chalice_config, load_settings, stage_config
 from chalicelib.deploy import permissions
 from chalicelib.events import queue as webhook_queue
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-CHALICE_CONFIG = PROJECT_DIR / ".chalice" / "config.json"
 # ``local`` runs against the embedded AWS only (and allows insecure webhook targets).
 DEPLOYABLE_STAGES = tuple(s for s in STAGES if s != "local")
 
@@ -196,10 +195,6 @@ def stage_settings(stage: str) -> Settings:
                           "TEMPORALIST_WEBHOOK_QUEUE_URL": "set by the template"})
 
 
-def stage_config(stage: str) -> dict:
-    return json.loads(CHALICE_CONFIG.read_text()).get("stages", {}).get(stage, {})
-
-
 def stage_runtime(stage: str) -> str:
     """The Lambda runtime the stage deploys (``lambda_runtime`` in .chalice/config.json)."""
     from chalice.deploy.packager import BaseLambdaDeploymentPackager
@@ -253,7 +248,7 @@ def chalice_app(stage: str) -> ChaliceApp:
     config = Config(
         chalice_stage=stage,
         user_provided_params={"chalice_app": app_module.app, "project_dir": str(PROJECT_DIR)},
-        config_from_disk=json.loads(CHALICE_CONFIG.read_text()),
+        config_from_disk=chalice_config(),
         default_params={"api_gateway_stage": "api", "api_gateway_endpoint_type": "EDGE",
                         "autogen_policy": True},
     )

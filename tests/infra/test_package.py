@@ -10,7 +10,7 @@ import zipfile
 import pytest
 from pynamodb.indexes import GlobalSecondaryIndex, LocalSecondaryIndex
 
-from chalicelib import gateway
+from chalicelib import config, gateway
 from chalicelib.config import load_settings
 from chalicelib.deploy import template
 from chalicelib.events import queue
@@ -252,6 +252,32 @@ def test_outside_the_local_stage_a_page_needs_the_stages_cursor_key():
     assert load_settings({**prod, "TEMPORALIST_CURSOR_SECRET": "k" * 64}).cursor_secret == \
         b"k" * 64
     assert load_settings({"TEMPORALIST_STAGE": "local"}).cursor_secret  # made up locally
+
+
+def test_stage_config_reads_the_chalice_config_as_chalice_does(tmp_path, monkeypatch):
+    """A stage's key overrides the top-level one; environment variables are merged."""
+    from chalice.config import Config
+    path = tmp_path / "config.json"
+    written = {"app_name": "x", "lambda_runtime": "python3.12", "log_level": "WARN",
+               "environment_variables": {"A": "top", "B": "top"},
+               "stages": {"dev": {"lambda_runtime": "python3.13", "log_level": None,
+                                  "environment_variables": {"B": "dev", "C": "dev"}},
+                          "prod": {}}}
+    path.write_text(json.dumps(written))
+    monkeypatch.setattr(config, "CHALICE_CONFIG", path)
+    for stage in ("dev", "prod"):
+        ours = config.stage_config(stage)
+        chalice = Config(chalice_stage=stage, config_from_disk=written)
+        assert ours["environment_variables"] == chalice.environment_variables, stage
+        for key in ("lambda_runtime", "log_level", "app_name"):  # Chalice's lookup of a key
+            assert ours[key] == chalice._chain_lookup(key, varies_per_chalice_stage=True), key
+        assert "stages" not in ours
+    assert (config.stage_config("dev")["lambda_runtime"], config.stage_config("dev")["log_level"]) \
+        == ("python3.13", "WARN")  # a null stage key does not override
+    assert config.stage_config("dev")["environment_variables"] == {"A": "top", "B": "dev",
+                                                                   "C": "dev"}
+    monkeypatch.setattr(config, "CHALICE_CONFIG", tmp_path / "absent.json")  # as on Lambda
+    assert config.stage_config("prod") == {}
 
 
 def test_a_function_without_permissions_is_refused(monkeypatch):
