@@ -59,10 +59,8 @@ class World:
         from datetime import datetime, timezone
 
         from chalicelib.store import deliveries
-        from chalicelib.store.webhooks import get_subscription
-        key_id = get_subscription(self.webhook_id).key_id
         return deliveries.record(deliveries.Attempt(
-            subscription_id=self.webhook_id, key_id=key_id, delivery_id=str(uuid.uuid4()),
+            subscription_id=self.webhook_id, delivery_id=str(uuid.uuid4()),
             event="invoice.paid", attempted_at=datetime.now(timezone.utc),
             request_headers={"Content-Type": "application/json"},
             request_body=b'{"event":"invoice.paid"}', status_code=None, duration_ms=1,

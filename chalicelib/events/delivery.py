@@ -133,8 +133,7 @@ class Deliverer:
         # it over again and the receiver get a second POST (no retries after an attempt).
         try:
             deliveries.record(deliveries.Attempt(
-                subscription_id=subscription.id, key_id=subscription.key_id,
-                delivery_id=outgoing.delivery_id, event=outgoing.event, attempted_at=now,
+                subscription_id=subscription.id, delivery_id=outgoing.delivery_id, event=outgoing.event, attempted_at=now,
                 request_headers=headers, request_body=outgoing.body, status_code=result.status,
                 duration_ms=result.duration_ms, succeeded=result.succeeded, error=result.error,
                 response_headers=result.headers, response_body=result.body,

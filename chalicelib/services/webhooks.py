@@ -113,7 +113,10 @@ def list_deliveries(caller: Caller, subscription_id: str,
 
 
 def get_delivery(caller: Caller, subscription_id: str, attempt_id: str) -> DeliveryAttempt:
-    """One attempt of a subscription of the calling key (one read of both items)."""
+    """One attempt of a subscription of the calling key (one read of both items).
+
+    The subscription's key is the attempt's: a subscription never changes its key and its
+    id is never reused."""
     checked_subscription = schemas.path_uuid(subscription_id)
     checked_attempt = schemas.path_uuid(attempt_id)
     if checked_subscription is None or checked_attempt is None:
@@ -121,7 +124,7 @@ def get_delivery(caller: Caller, subscription_id: str, attempt_id: str) -> Deliv
     subscription, attempt = deliveries.attempt_with_subscription(checked_subscription,
                                                                  checked_attempt)
     if (subscription is None or subscription.key_id != caller.key_id or attempt is None
-            or attempt.subscription_id != subscription.id or attempt.key_id != caller.key_id):
+            or attempt.subscription_id != subscription.id):
         raise NotFound()
     return attempt
 

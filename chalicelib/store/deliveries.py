@@ -45,8 +45,7 @@ class DeliveryAttempt(TableModel):
         table = "deliveries"
 
     id = UnicodeAttribute(hash_key=True)
-    subscription_id = UnicodeAttribute()
-    key_id = UnicodeAttribute()  # the subscription's key: the only one that may see it
+    subscription_id = UnicodeAttribute()  # its key, the only one that may see it, is the subscription's
     delivery_id = UnicodeAttribute()
     event = UnicodeAttribute()
     attempted_at = UTCDateTimeAttribute()
@@ -78,7 +77,6 @@ class Attempt:
     """One POST as the delivery function saw it, ready to be logged."""
 
     subscription_id: str
-    key_id: str
     delivery_id: str
     event: str
     attempted_at: datetime
@@ -117,8 +115,7 @@ def record(attempt: Attempt) -> DeliveryAttempt:
     """Store one attempt (a new id, expiring 30 days after it was made)."""
     attempt_id = str(uuid.uuid4())
     item = DeliveryAttempt(
-        attempt_id, subscription_id=attempt.subscription_id, key_id=attempt.key_id,
-        delivery_id=attempt.delivery_id, event=attempt.event,
+        attempt_id, subscription_id=attempt.subscription_id, delivery_id=attempt.delivery_id, event=attempt.event,
         attempted_at=attempt.attempted_at,
         attempted_key=ordered_key(attempt.attempted_at, attempt_id),
         status_code=attempt.status_code, duration_ms=attempt.duration_ms,

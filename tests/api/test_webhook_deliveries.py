@@ -32,10 +32,10 @@ def subscribe(client: ApiClient) -> dict:
     return response.json()
 
 
-def logged(sid: str, key_id: str, *, at: datetime = AT, answered: bool = True) -> str:
+def logged(sid: str, *, at: datetime = AT, answered: bool = True) -> str:
     """An attempt of subscription ``sid`` in the log; returns its id."""
     return deliveries.record(deliveries.Attempt(
-        subscription_id=sid, key_id=key_id, delivery_id=str(uuid.uuid4()),
+        subscription_id=sid, delivery_id=str(uuid.uuid4()),
         event="session.closed", attempted_at=at,
         request_headers={"Content-Type": "application/json", "webhook-id": "x"},
         request_body=b'{"event":"session.closed","data":{"description":"Caf\\u00e9"}}',
@@ -59,10 +59,10 @@ def queued() -> list[dict]:
 
 
 @pytest.fixture
-def sub(api, account) -> dict:
+def sub(api) -> dict:
     """A subscription of the default key, with one answered attempt in its log."""
     made = subscribe(api)
-    made["attempt_id"] = logged(made["id"], account.key_id)
+    made["attempt_id"] = logged(made["id"])
     return made
 
 
@@ -76,8 +76,8 @@ def routes(sid: str, aid: str) -> list[tuple[str, str]]:
 
 # --- shapes ------------------------------------------------------------------------------
 
-def test_the_log_and_an_attempt(api, sub, account):
-    silent = logged(sub["id"], account.key_id, at=AT + timedelta(seconds=1), answered=False)
+def test_the_log_and_an_attempt(api, sub):
+    silent = logged(sub["id"], at=AT + timedelta(seconds=1), answered=False)
     listed = api.get(f"/webhooks/{sub['id']}/deliveries/").json()
     assert [a["id"] for a in listed] == [silent, sub["attempt_id"]]
     assert listed[1] == {
@@ -153,7 +153,7 @@ def test_another_tenants_attempt_ids_are_404_under_my_subscription(api, sub, gat
                                                                    make_account):
     stranger = make_account("Initech", email="peter@initech.example")
     theirs = subscribe(ApiClient(gateway, stranger.token))
-    their_attempt = logged(theirs["id"], stranger.key_id)
+    their_attempt = logged(theirs["id"])
     for method, path in routes(sub["id"], their_attempt)[1:3]:
         response = api.request(method, path)
         assert (response.status_code, response.json()) == (404, NOT_FOUND), path
@@ -283,9 +283,9 @@ def test_404_comes_before_a_bad_body(api, sub, account, gateway):
 
 # --- pages of the log --------------------------------------------------------------------------
 
-def test_pages_and_cursors_are_bound_to_the_subscription(api, sub, account):
+def test_pages_and_cursors_are_bound_to_the_subscription(api, sub):
     for n in range(1, 4):
-        logged(sub["id"], account.key_id, at=AT + timedelta(seconds=n))
+        logged(sub["id"], at=AT + timedelta(seconds=n))
     first = api.get(f"/webhooks/{sub['id']}/deliveries/?page_size=3")
     assert len(first.json()) == 3
     link = first.header("Link")

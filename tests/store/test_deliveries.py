@@ -23,8 +23,8 @@ def subscribe(key_id: str = "key-a") -> store.Subscription:
 
 
 def attempt(subscription: store.Subscription, at: datetime = AT, **changes) -> Attempt:
-    fields = dict(subscription_id=subscription.id, key_id=subscription.key_id,
-                  delivery_id=str(uuid.uuid4()), event="session.closed", attempted_at=at,
+    fields = dict(subscription_id=subscription.id, delivery_id=str(uuid.uuid4()),
+                  event="session.closed", attempted_at=at,
                   request_headers={"Content-Type": "application/json"},
                   request_body=b'{"event":"session.closed"}', status_code=200, duration_ms=12,
                   succeeded=True, error=None, response_headers=[("Server", "x")],
@@ -39,9 +39,9 @@ def test_an_attempt_is_stored_with_everything_and_a_ttl_of_30_days():
     item = deliveries.record(attempt(sub, response_headers=[("A", "1"), ("B", "2"), ("A", "3")]))
     stored = deliveries.get_attempt(item.id)
     assert uuid.UUID(stored.id).version == 4
-    assert (stored.subscription_id, stored.key_id, stored.status_code, stored.succeeded,
+    assert (stored.subscription_id, stored.status_code, stored.succeeded,
             stored.error, stored.redelivery, stored.request_body, stored.response_body) == (
-        sub.id, "key-a", 200, True, None, False, '{"event":"session.closed"}', "ok")
+        sub.id, 200, True, None, False, '{"event":"session.closed"}', "ok")
     assert stored.response_headers == {"A": "1, 3", "B": "2"}  # repeated names joined
     assert stored.expires_at == AT + timedelta(days=30)
     assert DeliveryAttempt._ttl_attribute().attr_name == "expires_at"
