@@ -21,6 +21,7 @@ run: venv  # data kept in .local/; FRESH=1 removes it first
 
 test: venv
 	bash scripts/ensure-chromium.sh  # the docs-page browser test needs Debian's chromium
+	bash scripts/ensure-node.sh  # the schema tests read the patterns as Node.js does
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: venv
