@@ -13,11 +13,7 @@ from typing import Any
 
 from chalicelib.config import settings
 from chalicelib.store.base import TableModel
-from chalicelib.store.invoices import Invoice
-from chalicelib.store.projects import Project
-from chalicelib.store.sessions import Session
-
-STREAMED: tuple[type[TableModel], ...] = (Session, Project, Invoice)
+from chalicelib.store.tables import MODELS
 
 
 @dataclass(frozen=True)
@@ -32,8 +28,9 @@ class Change:
 
 
 def streamed_models() -> tuple[type[TableModel], ...]:
-    """The models whose tables have a stream (declared in their ``Meta``)."""
-    return tuple(m for m in STREAMED if getattr(m.Meta, "stream_view_type", None))
+    """The models whose tables have a stream: those of every table (``store.tables.MODELS``,
+    the deployment template's source too) that declare one in their ``Meta``."""
+    return tuple(m for m in MODELS if getattr(m.Meta, "stream_view_type", None))
 
 
 def _table_name(source_arn: str) -> str:

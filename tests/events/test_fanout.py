@@ -270,6 +270,15 @@ def test_a_failing_record_is_retried_until_it_is_too_old_then_goes_to_the_failur
     assert streams.drain() == 0 and deliver_all() == 0  # given up: the shard moved on
 
 
+def test_the_streamed_tables_are_the_tables_whose_changes_are_events():
+    """Every table declaring a stream (the template streams the same ones) is one the event
+    rules know, and each of those has its stream."""
+    from chalicelib.domain import events as rules
+    from chalicelib.store import changes
+    streamed = {m.Meta.table for m in changes.streamed_models()}
+    assert streamed == {rules.SESSIONS, rules.PROJECTS, rules.INVOICES}
+
+
 # --- SQS limits: bytes as well as entries ------------------------------------------------
 
 def test_batches_hold_at_most_ten_entries_and_one_mebibyte():
