@@ -19,11 +19,12 @@ destination without blocking its shard.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from chalicelib import aws
+from chalicelib import aws, retry
 from chalicelib.config import settings
 from chalicelib.domain import events as rules
 from chalicelib.events import messages, queue
@@ -110,18 +111,22 @@ def batches(bodies: Iterable[str]) -> list[list[str]]:
     return grouped
 
 
-def send_messages(bodies: list[str], sqs: Any = None) -> None:
-    """Send every body to the webhook queue, or raise :class:`SendFailed`."""
+def send_messages(bodies: list[str], sqs: Any = None,
+                  sleep: Callable[[float], None] = time.sleep) -> None:
+    """Send every body to the webhook queue, or raise :class:`SendFailed`. Entries SQS
+    refused are sent again after a backoff."""
     sqs = sqs or aws.client("sqs")
     url = settings().webhook_queue_url
     for batch in batches(bodies):
         pending = dict(enumerate(batch))
-        for _ in range(SEND_ATTEMPTS):
+        for attempt in range(1, SEND_ATTEMPTS + 1):
             result = sqs.send_message_batch(QueueUrl=url, Entries=[
                 {"Id": str(i), "MessageBody": body} for i, body in pending.items()])
             pending = {int(f["Id"]): pending[int(f["Id"])] for f in result.get("Failed", [])}
             if not pending:
                 break
+            if attempt < SEND_ATTEMPTS:
+                sleep(retry.delay(attempt))
         if pending:
             raise SendFailed(f"SQS refused {len(pending)} webhook deliveries")
 

@@ -20,9 +20,8 @@ from pynamodb.attributes import (BooleanAttribute, JSONAttribute, NumberAttribut
                                  TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute)
 from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 
-from chalicelib import aws
-from chalicelib.store import pages
-from chalicelib.store.base import StageTableMeta, StoreError, TableModel, ordered_key
+from chalicelib.store import batch, pages
+from chalicelib.store.base import StageTableMeta, TableModel, ordered_key
 from chalicelib.store.webhooks import Subscription
 
 KEPT_FOR = timedelta(days=30)  # DynamoDB's TTL removes an attempt (some time) after this
@@ -65,11 +64,6 @@ class DeliveryAttempt(TableModel):
 
 
 MODELS = (DeliveryAttempt,)
-BATCH_READS = 5  # BatchGetItem calls before keys DynamoDB keeps leaving unprocessed are given up
-
-
-class Unprocessed(StoreError):
-    """DynamoDB kept leaving a BatchGetItem's keys unprocessed (throttling)."""
 
 
 @dataclass(frozen=True)
@@ -140,26 +134,8 @@ def get_attempt(attempt_id: str) -> DeliveryAttempt | None:
 def attempt_with_subscription(subscription_id: str, attempt_id: str
                               ) -> tuple[Subscription | None, DeliveryAttempt | None]:
     """The subscription and the attempt, both read (consistently) in one BatchGetItem."""
-    tables = {Subscription.Meta.table_name: ("id", subscription_id),
-              DeliveryAttempt.Meta.table_name: ("id", attempt_id)}
-    request = {table: {"Keys": [{name: {"S": value}}], "ConsistentRead": True}
-               for table, (name, value) in tables.items()}
-    found: dict[str, dict] = {}
-    client = aws.client("dynamodb")
-    for _ in range(BATCH_READS):  # unprocessed keys (throttling) are asked for again
-        answer = client.batch_get_item(RequestItems=request)
-        for table, items in answer.get("Responses", {}).items():
-            for item in items:
-                found[table] = item
-        request = answer.get("UnprocessedKeys") or {}
-        if not request:
-            break
-    else:
-        raise Unprocessed("DynamoDB left keys of a BatchGetItem unprocessed")
-    subscription = found.get(Subscription.Meta.table_name)
-    attempt = found.get(DeliveryAttempt.Meta.table_name)
-    return (None if subscription is None else Subscription.from_raw_data(subscription),
-            None if attempt is None else DeliveryAttempt.from_raw_data(attempt))
+    found = batch.get_items({Subscription: [subscription_id], DeliveryAttempt: [attempt_id]})
+    return found[Subscription].get(subscription_id), found[DeliveryAttempt].get(attempt_id)
 
 
 def listing(subscription_id: str) -> pages.Listing:

@@ -314,11 +314,17 @@ def test_refused_entries_are_sent_again_and_then_the_record_fails():
                                     "SenderFault": False}]}
             return {"Successful": [{"Id": e["Id"]} for e in Entries]}
 
+    waits = []
     flaky = Refusing(refusals=1)
-    fanout.send_messages(["a", "b"], sqs=flaky)
+    fanout.send_messages(["a", "b"], sqs=flaky, sleep=waits.append)
     assert flaky.calls == [["0", "1"], ["0"]]
+    assert waits == [0.05]  # a backoff before sending again
+    waits.clear()
+    refusing = Refusing(refusals=fanout.SEND_ATTEMPTS)
     with pytest.raises(fanout.SendFailed):
-        fanout.send_messages(["a"], sqs=Refusing(refusals=fanout.SEND_ATTEMPTS))
+        fanout.send_messages(["a"], sqs=refusing, sleep=waits.append)
+    assert len(refusing.calls) == fanout.SEND_ATTEMPTS == 3
+    assert waits == [0.05, 0.1]  # doubling; none after the last refusal
 
 
 def test_the_largest_valid_event_reaches_25_subscribers(api, receiver, no_waiting):
