@@ -28,9 +28,7 @@ class Invocation:
     errors: list[str | None]
     aws_calls: list[list[str]]  # each invocation's AWS operations, in order
     init_cpu_ms: float
-    init_wall_ms: float
     cpu_ms: list[float]
-    wall_ms: list[float]
     max_rss_mb: float
     modules: list[str]
     log_lines: list[dict] = field(default_factory=list)
@@ -65,8 +63,7 @@ def invoke(code_dir: Path, function: dict, events: list[dict], env: dict[str, st
     return Invocation(
         results=[c["result"] for c in out["calls"]], errors=[c["error"] for c in out["calls"]],
         aws_calls=[c["aws"] for c in out["calls"]],
-        init_cpu_ms=out["init"]["cpu_ms"], init_wall_ms=out["init"]["wall_ms"],
-        cpu_ms=[c["cpu_ms"] for c in out["calls"]], wall_ms=[c["wall_ms"] for c in out["calls"]],
+        init_cpu_ms=out["init"]["cpu_ms"], cpu_ms=[c["cpu_ms"] for c in out["calls"]],
         max_rss_mb=out["max_rss_kb"] / 1024, modules=out["modules"],
         log_lines=[json.loads(line) for line in lines])
 

@@ -5,7 +5,7 @@ library are importable (no site-packages), the root logger prints the runtime's 
 shape at the configured level, and the handler is loaded by its template ``Handler``
 string and called once per event read from stdin (a JSON list), as one warm execution
 environment would. It prints one JSON object on stdout: what each call returned and the
-AWS calls it made, the CPU and wall time, and the process's peak memory. Standard
+AWS calls it made, the CPU time, and the process's peak memory. Standard
 library and the package only.
 """
 import importlib
@@ -68,7 +68,7 @@ def main() -> int:
     code_dir, handler_name = sys.argv[1], sys.argv[2]
     events = json.loads(sys.stdin.read())
     sys.path.insert(0, code_dir)
-    wall, cpu = time.perf_counter(), time.process_time()
+    cpu = time.process_time()
     from chalicelib.observability import JsonFormatter  # from the package, as the code uses it
     handler_out = logging.StreamHandler(sys.stderr)
     handler_out.setFormatter(JsonFormatter())
@@ -77,21 +77,19 @@ def main() -> int:
     logging.getLogger().setLevel(python_level(os.environ.get("AWS_LAMBDA_LOG_LEVEL", "INFO")))
     module_name, _, attribute = handler_name.rpartition(".")
     handler = getattr(importlib.import_module(module_name), attribute)
-    init = {"wall_ms": (time.perf_counter() - wall) * 1000,
-            "cpu_ms": (time.process_time() - cpu) * 1000}
+    init = {"cpu_ms": (time.process_time() - cpu) * 1000}
     made: list[str] = []  # every AWS call, from any thread (a delivery batch uses several)
     count_calls(made)
     calls = []
     for event in events:
         context = Context(os.environ.get("AWS_LAMBDA_FUNCTION_NAME", attribute),
                           int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")), 30)
-        wall, cpu, before = time.perf_counter(), time.process_time(), len(made)
+        cpu, before = time.process_time(), len(made)
         try:
             result, error = handler(event, context), None
         except Exception as exc:  # the runtime reports it as the invocation's error
             result, error = None, f"{type(exc).__name__}: {exc}"
         calls.append({"result": result, "error": error, "aws": made[before:],
-                      "wall_ms": (time.perf_counter() - wall) * 1000,
                       "cpu_ms": (time.process_time() - cpu) * 1000})
     json.dump({"init": init, "calls": calls, "modules": sorted(sys.modules),
                "max_rss_kb": peak_rss_kb()}, sys.stdout)

@@ -17,7 +17,7 @@ credentials and appear nowhere here.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 GET = "dynamodb:GetItem"
 BATCH_GET = "dynamodb:BatchGetItem"
@@ -61,7 +61,6 @@ class FunctionAccess:
     consumes: tuple[str, ...] = ()  # queues its SQS trigger polls
     streams: tuple[str, ...] = ()  # tables whose stream its trigger reads
     on_failure: tuple[str, ...] = ()  # queues its stream trigger sends failed batches to
-    notes: str = field(default="", compare=False)
 
 
 FUNCTIONS: dict[str, FunctionAccess] = {

@@ -132,8 +132,6 @@ class Function:
     name: str  # Chalice's (the handler's) name: the key of its permissions and config
     logical_id: str
     function_name: str
-    timeout: int
-    memory_size: int
 
     @property
     def log_group_id(self) -> str:
@@ -263,7 +261,7 @@ def chalice_app(stage: str) -> ChaliceApp:
             functions[resource.resource_name] = Function(
                 resource.resource_name,
                 API_HANDLER if is_handler else logical_id(resource.resource_name),
-                resource.function_name, resource.timeout, resource.memory_size)
+                resource.function_name)
     triggers, streams = [], []
     for resource in resources:
         if isinstance(resource, models.SQSEventSource):

@@ -280,8 +280,7 @@ def test_the_api_is_named_per_stage_so_stages_metrics_never_mix(packaged):
 def test_a_new_function_gets_logs_tracing_alarms_widgets_and_a_role_from_one_entry(monkeypatch):
     """Chalice's graph names the functions; only the permissions entry is per function."""
     app = template.chalice_app(STAGE)
-    extra = template.Function("nightly_report", "NightlyReport", "temporalist-prod-nightly_report",
-                              60, 256)
+    extra = template.Function("nightly_report", "NightlyReport", "temporalist-prod-nightly_report")
     monkeypatch.setattr(template, "chalice_app", lambda stage: template.ChaliceApp(
         **{**app.__dict__, "functions": app.functions + (extra,)}))
     monkeypatch.setitem(permissions.FUNCTIONS, "nightly_report", permissions.FunctionAccess(
