@@ -5,9 +5,9 @@ reads or writes with the item actions it calls, the indexes it queries, the queu
 sends to and the queues or streams its trigger reads. The template gives each function
 its own role with exactly that, on only this stack's resources; ``make package`` refuses
 a function without an entry. ``tests/infra/test_policy.py`` records every AWS call the
-authorizer, the API handler and the delivery function make while every route and a
-delivery run, and fails when a role allows an (action, resource) its function never
-calls, or lacks one it does.
+authorizer, the API handler, the change-stream fan-out and the delivery function make
+while every route runs, its changes are fanned out and its webhooks delivered, and fails
+when a role allows an (action, resource) its function never calls, or lacks one it does.
 
 IAM names some calls differently from their API operation: TransactWriteItems is
 authorised per item (PutItem, UpdateItem, ...), TransactGetItems as GetItem,
