@@ -33,10 +33,14 @@ SEND = "sqs:SendMessage"
 # is created).
 SQS_EVENT_SOURCE_ACTIONS: tuple[str, ...] = (
     "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage")
-# Likewise for a DynamoDB stream event source mapping (Lambda's execution-role docs).
+# Likewise for a DynamoDB stream event source mapping (Lambda's execution-role docs), on
+# the streams it reads.
 STREAM_EVENT_SOURCE_ACTIONS: tuple[str, ...] = (
-    "dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
-    "dynamodb:ListStreams")
+    "dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator")
+# The fourth action those docs list has no resource type (Service Authorization Reference:
+# ListStreams names no resource), so a grant on stream ARNs would allow nothing: it is on
+# "*", as in AWS's AWSLambdaDynamoDBExecutionRole. It lists stream ARNs, never records.
+STREAM_LIST_ACTIONS: tuple[str, ...] = ("dynamodb:ListStreams",)
 # Written by the Lambda runtime into the function's own log group (created by the
 # template, so CreateLogGroup is not needed).
 LOG_ACTIONS: tuple[str, ...] = ("logs:CreateLogStream", "logs:PutLogEvents")

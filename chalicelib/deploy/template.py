@@ -704,6 +704,8 @@ def policy_document(function: Function, access: permissions.FunctionAccess,
                            "Action": list(permissions.STREAM_EVENT_SOURCE_ACTIONS),
                            "Resource": [{"Fn::GetAtt": [table(t), "StreamArn"]}
                                         for t in access.streams]})
+        statements.append({"Sid": "StreamList", "Effect": "Allow",
+                           "Action": list(permissions.STREAM_LIST_ACTIONS), "Resource": ["*"]})
     if access.on_failure:
         statements.append({"Sid": "StreamOnFailure", "Effect": "Allow",
                            "Action": [permissions.SEND],

@@ -47,7 +47,10 @@ TRANSACT_WRITE_ACTION = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "De
 PHASES = {"authorizer": "api_key_authorizer", "request": "api_handler",
           "fan-out": "fan_out_events", "delivery": "deliver_webhooks"}
 # Statements for what is not our code's call (checked by the tests at the end).
-NOT_CODE = {"QueueEventSource", "StreamEventSource", "StreamOnFailure", "Logs", "Tracing"}
+NOT_CODE = {"QueueEventSource", "StreamEventSource", "StreamList", "StreamOnFailure", "Logs",
+            "Tracing"}
+# Actions IAM authorises on no resource type: their statements can only name "*".
+UNSCOPED = {"Tracing": "X-Ray", "StreamList": "dynamodb:ListStreams"}
 
 
 # --- recording --------------------------------------------------------------------------
@@ -402,8 +405,8 @@ def test_resources_are_only_this_stacks(packaged):
     for function in packaged.functions():
         for sid, statement in policy_statements(packaged, function).items():
             for arn in statement["resources"]:
-                if sid == "Tracing":
-                    assert arn == "*"  # X-Ray has no resource-level permissions
+                if sid in UNSCOPED:
+                    assert arn == "*", (function, sid)
                 elif arn.startswith("arn:aws:dynamodb:"):
                     assert arn.split("/index/")[0].split("/stream/")[0] in tables, (function, arn)
                 elif arn.startswith("arn:aws:sqs:"):
@@ -423,7 +426,7 @@ def test_triggers_may_read_their_sources_and_runtimes_write_their_logs(packaged,
         failures = {packaged.arn(e["Properties"]["DestinationConfig"]["OnFailure"]["Destination"])
                     for e in events if e["Type"] == "DynamoDB"}
         expected = {"Logs", "Tracing"} | ({"QueueEventSource"} if sqs else set()) | (
-            {"StreamEventSource", "StreamOnFailure"} if streams else set())
+            {"StreamEventSource", "StreamList", "StreamOnFailure"} if streams else set())
         assert expected == set(statements) & NOT_CODE, name
         if sqs:
             assert statements["QueueEventSource"] == {
@@ -431,6 +434,8 @@ def test_triggers_may_read_their_sources_and_runtimes_write_their_logs(packaged,
         if streams:
             assert statements["StreamEventSource"] == {
                 "actions": set(permissions.STREAM_EVENT_SOURCE_ACTIONS), "resources": streams}
+            assert statements["StreamList"] == {"actions": {"dynamodb:ListStreams"},
+                                                "resources": {"*"}}
             assert statements["StreamOnFailure"] == {"actions": {"sqs:SendMessage"},
                                                      "resources": failures}
         log_group = packaged.arn({"Fn::GetAtt": [function["Properties"]["LoggingConfig"][
