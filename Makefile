@@ -33,11 +33,16 @@ clean:
 
 # Deploying to AWS (README "Deploying to AWS"). `make package` builds build/$(STAGE)/sam.json
 # and deployment.zip without AWS credentials; `make deploy` uploads them with the AWS CLI
-# (pip install awscli) into $(DEPLOY_BUCKET) and creates or updates the stack.
+# (pip install awscli) into $(DEPLOY_BUCKET) and creates or updates the stack. PARAMETERS
+# passes any template parameters through, e.g.
+# PARAMETERS="AlarmEmail=ops@example.com SetApiGatewayAccountRole=true".
 DEPLOY_BUCKET ?=
 STACK_NAME ?= temporalist-$(STAGE)
 DOMAIN_NAME ?=
 CERTIFICATE_ARN ?=
+PARAMETERS ?=
+PARAMETER_OVERRIDES = $(strip $(if $(DOMAIN_NAME),DomainName=$(DOMAIN_NAME) \
+	CertificateArn=$(CERTIFICATE_ARN)) $(PARAMETERS))
 AWS ?= $(if $(wildcard $(BIN)/aws),$(BIN)/aws,aws)
 
 .PHONY: package deploy
@@ -51,6 +56,6 @@ deploy: package
 		--s3-bucket $(DEPLOY_BUCKET) --output-template-file build/$(STAGE)/packaged.yaml
 	$(AWS) cloudformation deploy --template-file build/$(STAGE)/packaged.yaml \
 		--stack-name $(STACK_NAME) --capabilities CAPABILITY_IAM --no-fail-on-empty-changeset \
-		$(if $(DOMAIN_NAME),--parameter-overrides DomainName=$(DOMAIN_NAME) CertificateArn=$(CERTIFICATE_ARN))
+		$(if $(PARAMETER_OVERRIDES),--parameter-overrides $(PARAMETER_OVERRIDES))
 	$(AWS) cloudformation describe-stacks --stack-name $(STACK_NAME) \
 		--query "Stacks[0].Outputs" --output table
