@@ -2,7 +2,8 @@
 
 A message is an event for one subscription (queued by the fan-out, or a ping queued by
 the API) or the redelivery of a logged attempt (queued by the API): either way the
-subscription, its key and its user's plan are checked when it runs, so a deleted
+subscription, its key and its user's plan are checked when it runs (read once for the
+whole batch, just before its POSTs), so a deleted
 subscription, a revoked key or a user no longer on Pro gets nothing, and such a skip
 changes nothing and logs nothing (SPEC section 5). Otherwise the envelope is signed with
 the subscription's current secrets (both while a rotation's overlap lasts), POSTed once,
@@ -10,14 +11,14 @@ the attempt written to the delivery log and its outcome to the subscription.
 
 Each SQS record is handled on its own (records of a batch run concurrently): a record
 that cannot be processed is reported in ``batchItemFailures`` and only it is retried
-(then dead-lettered); a receiver's HTTP failure is recorded on the subscription and not
+(then dead-lettered; all of them when the batch's subscriptions could not be read); a receiver's HTTP failure is recorded on the subscription and not
 retried, as the reference promises ("no automatic retries").
 """
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,9 +29,9 @@ from chalicelib.config import settings
 from chalicelib.domain.accounts import may_use_api
 from chalicelib.domain.timestamps import utc_now
 from chalicelib.events import messages, outbound, signing
-from chalicelib.store import deliveries
+from chalicelib.store import batch, deliveries
 from chalicelib.store import webhooks as store
-from chalicelib.store.accounts import load_key
+from chalicelib.store.accounts import ApiKey
 from chalicelib.store.webhooks import Subscription
 
 log = logging.getLogger(__name__)
@@ -90,20 +91,20 @@ class Deliverer:
         Raises BrokenMessage for a malformed body; storage errors propagate (retry).
         """
         message = messages.read(raw)
-        subscription = store.get_subscription(message.subscription_id)
+        return self.deliver_message(message, Recipients.read([message.subscription_id]))
+
+    def deliver_message(self, message: messages.Message,
+                        recipients: "Recipients") -> outbound.PostResult | None:
+        """Deliver one read message to its subscription (None: skipped)."""
+        subscription = recipients.receiving(message.subscription_id)
         if subscription is None:
-            return None  # deleted, or its key was revoked: nothing to deliver
-        key = load_key(subscription.key_id)
-        if key is None or key.revoked:
-            # revoked while this subscription was being made (the revocation's sweep reads an
-            # index that may lag): skipped; this function writes only its outcome and log
             return None
-        if not may_use_api(key.plan):  # as the authorizer checks
-            return None  # skipped, not kept for later: the user may not use the API now
-        outgoing = (self.logged(message.attempt_id, subscription) if message.attempt_id is not None
-                    else Outgoing(message.event, message.delivery_id, envelope(message)))
-        if outgoing is None:
-            return None
+        if message.attempt_id is not None:
+            outgoing = self.logged(message.attempt_id, subscription)
+            if outgoing is None:
+                return None
+        else:
+            outgoing = Outgoing(message.event, message.delivery_id, envelope(message))
         return self.send(subscription, outgoing)
 
     def logged(self, attempt_id: str, subscription: Subscription) -> Outgoing | None:
@@ -121,19 +122,18 @@ class Deliverer:
         now = self.clock()
         headers = headers_for(subscription, outgoing, now)
         conf = settings()
-        started = time.perf_counter()
         result = self.post(subscription.target_url, outgoing.body, headers,
                            timeout=self.timeout or conf.webhook_timeout_seconds,
                            allow_insecure=conf.allow_insecure_webhooks, resolver=self.resolver)
         observability.log_delivery_attempt(
             delivery_id=outgoing.delivery_id, subscription_id=subscription.id,
-            event=outgoing.event, status=result.status, started=started,
-            target_url=subscription.target_url)
+            event=outgoing.event, target_url=subscription.target_url, result=result)
         # The POST has been made: nothing after it may fail the message, or SQS would hand
         # it over again and the receiver get a second POST (no retries after an attempt).
         try:
             deliveries.record(deliveries.Attempt(
-                subscription_id=subscription.id, delivery_id=outgoing.delivery_id, event=outgoing.event, attempted_at=now,
+                subscription_id=subscription.id, delivery_id=outgoing.delivery_id,
+                event=outgoing.event, attempted_at=now,
                 request_headers=headers, request_body=outgoing.body, status_code=result.status,
                 duration_ms=result.duration_ms, succeeded=result.succeeded, error=result.error,
                 response_headers=result.headers, response_body=result.body,
@@ -148,18 +148,68 @@ class Deliverer:
         return result
 
     def deliver_batch(self, records: Iterable[tuple[str, str]]) -> dict:
-        """``records`` are (message id, body); returns the Lambda partial-batch response."""
-        records = list(records)
+        """``records`` are (message id, body); returns the Lambda partial-batch response.
 
-        def attempt(record: tuple[str, str]) -> str | None:
-            message_id, body = record
+        The subscriptions the messages name and their keys are read once for the batch
+        (two BatchGetItems), before any POST; the POSTs run concurrently.
+        """
+        records = list(records)
+        failed: set[str] = set()
+        readable: list[tuple[str, messages.Message]] = []
+        for message_id, body in records:
             try:
-                self.deliver(body)
+                readable.append((message_id, messages.read(body)))
+            except messages.BrokenMessage:
+                log.exception("webhook delivery %s failed", message_id)
+                failed.add(message_id)
+        try:
+            recipients = Recipients.read(m.subscription_id for _, m in readable)
+        except Exception:  # storage: every message is tried again
+            log.exception("webhook deliveries: their subscriptions could not be read")
+            return {"batchItemFailures": [{"itemIdentifier": m} for m, _ in records]}
+
+        def attempt(message_id: str, message: messages.Message) -> str | None:
+            try:
+                self.deliver_message(message, recipients)
             except Exception:
                 log.exception("webhook delivery %s failed", message_id)
                 return message_id
             return None
 
-        with ThreadPoolExecutor(max_workers=max(1, min(MAX_PARALLEL, len(records)))) as pool:
-            failed = [m for m in pool.map(attempt, records) if m is not None]
-        return {"batchItemFailures": [{"itemIdentifier": m} for m in failed]}
+        with ThreadPoolExecutor(max_workers=max(1, min(MAX_PARALLEL, len(readable)))) as pool:
+            # each task in a copy of this context, so this invocation's call count sees the
+            # workers' calls too (a thread does not inherit its submitter's context)
+            futures = [pool.submit(contextvars.copy_context().run, attempt, message_id, message)
+                       for message_id, message in readable]
+            failed.update(m for m in (f.result() for f in futures) if m is not None)
+        return {"batchItemFailures": [{"itemIdentifier": m} for m, _ in records if m in failed]}
+
+
+@dataclass(frozen=True)
+class Recipients:
+    """The subscriptions some messages name and their keys, as read when they are delivered."""
+
+    subscriptions: dict[str, Subscription]
+    keys: dict[str, ApiKey]
+
+    @classmethod
+    def read(cls, subscription_ids: Iterable[str]) -> "Recipients":
+        """Two strongly consistent BatchGetItems: the subscriptions, then their keys."""
+        subscriptions = store.get_subscriptions(subscription_ids)
+        key_ids = {s.key_id for s in subscriptions.values()}
+        keys = batch.get_items({ApiKey: key_ids})[ApiKey] if key_ids else {}
+        return cls(subscriptions, keys)
+
+    def receiving(self, subscription_id: str) -> Subscription | None:
+        """The subscription, or None when it gets nothing now (SPEC section 5)."""
+        subscription = self.subscriptions.get(subscription_id)
+        if subscription is None:
+            return None  # deleted, or its key was revoked: nothing to deliver
+        key = self.keys.get(subscription.key_id)
+        if key is None or key.revoked:
+            # revoked while this subscription was being made (the revocation's sweep reads an
+            # index that may lag): skipped; this function writes only its outcome and log
+            return None
+        if not may_use_api(key.plan):  # as the authorizer checks
+            return None  # skipped, not kept for later: the user may not use the API now
+        return subscription

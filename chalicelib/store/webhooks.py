@@ -17,7 +17,7 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAt
 from pynamodb.exceptions import DeleteError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 
-from chalicelib.store import pages
+from chalicelib.store import batch, pages
 from chalicelib.store.base import StageTableMeta, TableModel, condition_failed, ordered_key
 
 
@@ -102,6 +102,12 @@ def get_subscription(subscription_id: str) -> Subscription | None:
         return Subscription.get(subscription_id, consistent_read=True)
     except Subscription.DoesNotExist:
         return None
+
+
+def get_subscriptions(subscription_ids: Iterable[str]) -> dict[str, Subscription]:
+    """Subscriptions by id (strongly consistent BatchGetItem); deleted ones are absent."""
+    ids = list(dict.fromkeys(subscription_ids))
+    return batch.get_items({Subscription: ids})[Subscription] if ids else {}
 
 
 def create(*, key_id: str, user_id: int, organisation_id: int | None, event: str,

@@ -1,5 +1,6 @@
 """The webhook tools' calls beyond DynamoDB: ping and redeliver queue exactly one SQS message
-each (they are requests to send); the log, an attempt and a rotation call no SQS at all."""
+each (they are requests to send); the log, an attempt and a rotation call no SQS at all.
+And the delivery function's calls per message."""
 from collections import Counter
 
 import pytest
@@ -26,3 +27,23 @@ def test_sqs_calls_of_the_webhook_tools(counted, name):
     sqs = Counter({op: n for op, n in summarise(calls)[HANDLER].items()
                    if op.startswith("sqs.")})
     assert sqs == (Counter({"sqs.SendMessage": 1}) if SENDS[name] else Counter())
+
+
+def test_a_delivery_batch_reads_its_subscriptions_and_keys_once(counted):
+    """Ten messages for two subscriptions of one key: one BatchGetItem of the subscriptions,
+    one of their key, then per message only its log entry and its outcome (the workers'
+    calls counted too)."""
+    from chalicelib import aws
+    from chalicelib.events import messages
+    from chalicelib.events.delivery import Deliverer
+    world, client, counter = counted
+    ids = [world.webhook_id, world.subscription("invoice.paid")]
+    records = [(f"m{n}", messages.event_message(ids[n % 2], f"d{n}", "invoice.paid", 0, {}))
+               for n in range(10)]
+    with counter.counting() as calls, aws.counting_calls() as invocation:
+        result = Deliverer().deliver_batch(records)  # to a closed port: refused at once
+    assert result == {"batchItemFailures": []}
+    assert summarise(calls)[HANDLER] == Counter({"dynamodb.BatchGetItem": 2,
+                                                 "dynamodb.PutItem": 10,
+                                                 "dynamodb.UpdateItem": 10})
+    assert len(invocation) == 22  # the invocation's own count sees the pool's calls

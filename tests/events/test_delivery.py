@@ -1055,3 +1055,22 @@ def test_a_failure_to_log_after_the_post_is_no_retry(api, receiver, monkeypatch)
     result = deliver_webhooks(lambda_event([message], queue_arn(), settings().region), None)
     assert result == {"batchItemFailures": []}
     assert len(receiver.at("/hook")) == 1
+
+
+def test_a_batch_whose_subscriptions_cannot_be_read_is_retried_whole_and_posts_nothing(
+        api, receiver, monkeypatch):
+    """The subscriptions and keys are read once, before any POST: when that read fails,
+    every message of the batch is handed back (nothing was sent, so nothing repeats)."""
+    from chalicelib.store import webhooks as webhook_store
+
+    def down(*args, **kwargs):
+        raise ConnectionError("DynamoDB is unreachable")
+
+    good = queued_closes(api, receiver, ["a", "b"])
+    monkeypatch.setattr(webhook_store, "get_subscriptions", down)
+    bad = {"MessageId": "broken-1", "ReceiptHandle": "h", "Body": "{"}
+    result = deliver_webhooks(lambda_event([good[0], bad, good[1]], queue_arn(),
+                                           settings().region), None)
+    assert result == {"batchItemFailures": [{"itemIdentifier": m} for m in (
+        good[0]["MessageId"], "broken-1", good[1]["MessageId"])]}
+    assert receiver.requests == [] and receiver.connections == 0
