@@ -20,9 +20,12 @@ import sys
 import time
 import traceback
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from chalicelib import aws
+
+if TYPE_CHECKING:  # only the delivery function imports the outbound module
+    from chalicelib.events.outbound import PostResult
 
 DEFAULT_LOG_LEVEL = "INFO"
 REQUEST_MESSAGE = "request"
@@ -116,8 +119,10 @@ def install(app: Any) -> None:
 
 
 def log_delivery_attempt(*, delivery_id: str, subscription_id: str, event: str,
-                         status: int | None, started: float, target_url: str = "") -> None:
-    """The delivery function's line per attempt: what was sent where, and the answer.
+                         target_url: str, result: PostResult) -> None:
+    """The delivery function's line per attempt: what was sent where, and the answer as
+    the POST's result has it (the same status, success, time and error the delivery log
+    stores).
 
     Only the target's host is logged: a webhook URL's path or query is often a
     capability (``/hooks/catch/<id>/<secret>``).
@@ -128,7 +133,8 @@ def log_delivery_attempt(*, delivery_id: str, subscription_id: str, event: str,
         "subscription_id": subscription_id,
         "event": event,
         "target_host": urlsplit(target_url).hostname if target_url else None,
-        "status": status,
-        "outcome": "delivered" if status is not None and 200 <= status < 300 else "failed",
-        "duration_ms": _milliseconds(started),
+        "status": result.status,
+        "outcome": "delivered" if result.succeeded else "failed",
+        "duration_ms": result.duration_ms,
+        "error": result.error,  # why no answer came: "timeout", "connection refused", ...
     })

@@ -224,8 +224,31 @@ def test_a_delivery_attempt_logs_its_ids_answer_and_host_only(api, logs):
     line, = lines(logs, "webhook delivery")
     assert line["delivery_id"] == "d-1" and line["subscription_id"] == subscription["id"]
     assert (line["event"], line["status"], line["outcome"]) == ("project.created", 410, "failed")
+    assert line["duration_ms"] == 3 and "error" not in line  # the POST's own time; an answer
     assert line["target_host"] == "127.0.0.1"
     assert "capability" not in json.dumps(line) and "also-secret" not in json.dumps(line)
+
+
+@pytest.mark.parametrize("answer, outcome", [
+    (dict(status=204, duration_ms=12), ("delivered", 204, None)),
+    (dict(status=299, duration_ms=12), ("delivered", 299, None)),
+    (dict(status=300, duration_ms=12), ("failed", 300, None)),
+    (dict(status=None, duration_ms=8000, error="timeout"), ("failed", None, "timeout")),
+])
+def test_a_delivery_line_says_what_the_delivery_log_says(api, logs, answer, outcome):
+    """Outcome, status, time and error are the POST result's, as the attempt stores them."""
+    from chalicelib.events.delivery import Deliverer
+    from chalicelib.events.outbound import PostResult
+    subscription = api.post("/webhooks/", {"event": "project.created",
+                                           "target_url": "http://127.0.0.1:9/h"}).json()
+    message = {"subscription_id": subscription["id"], "delivery_id": "d-2",
+               "event": "project.created", "occurred_at": 0, "data": {}}
+    result = PostResult(**answer)
+    Deliverer(post=lambda *a, **k: result).deliver(json.dumps(message))
+    line, = lines(logs, "webhook delivery")
+    assert (line["outcome"], line.get("status"), line.get("error")) == outcome
+    assert (line["outcome"] == "delivered") == result.succeeded
+    assert line["duration_ms"] == answer["duration_ms"]
 
 
 # --- the suite-wide scan ------------------------------------------------------------------
