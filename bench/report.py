@@ -114,9 +114,10 @@ def write_report(path: Path, *, machine: str, small: dict, large: dict, typical:
         " `make package` ships unchecked-hash `.pyc` files for every module, compiled by the"
         " functions' runtime version.",
         "",
-        "Importing `app` loads the routes and nothing behind them: services, table models and",
-        "the webhook fan-out load on first use (`chalicelib/lazy.py`), so a cold start pays",
-        "only for what its first request needs. The app uses botocore, not boto3, and every",
+        "Importing `app` loads the routes and nothing behind them: services and table models",
+        "load on first use (`chalicelib/lazy.py`) and the fan-out and delivery functions import",
+        "their modules inside their handlers (`app.py`), so a cold start pays only for what its",
+        "first request needs. The app uses botocore, not boto3, and every",
         "model shares one botocore client, so the first request creates one client instead",
         "of one per model. The rest of the first request is the two calls themselves",
         "(authorizer and handler) on fresh connections.",
