@@ -45,20 +45,21 @@ def poll_once(handler: Callable[[dict, object], dict]) -> int:
     return len(received)
 
 
-def run_in_background(name: str, poll: Callable[[], int], idle_seconds: float = 0,
+def run_in_background(name: str, step: Callable[[], float],
                       stop_seconds: float = 5) -> Callable[[], None]:
-    """Call ``poll`` in a daemon thread (waiting ``idle_seconds`` after a poll that found
-    nothing, and a second after an error) until the returned function is called."""
+    """Call ``step`` in a daemon thread, waiting as many seconds as it returns (and a
+    second after an error), until the returned function is called."""
     stop = threading.Event()
 
     def run() -> None:
         while not stop.is_set():
             try:
-                if poll() == 0 and idle_seconds:
-                    stop.wait(idle_seconds)
+                wait = step()
             except Exception:
                 log.exception("%s error", name)
-                stop.wait(1)
+                wait = 1
+            if wait:
+                stop.wait(wait)
 
     thread = threading.Thread(target=run, daemon=True, name=name)
     thread.start()
@@ -74,5 +75,9 @@ def start_poller(handler: Callable[[dict, object], dict] | None = None) -> Calla
     """Poll the webhook queue in a daemon thread until the returned function is called."""
     if handler is None:
         from app import deliver_webhooks as handler
-    return run_in_background("webhook-poller", lambda: poll_once(handler),
-                             stop_seconds=WAIT_SECONDS + 5)
+
+    def step() -> float:
+        poll_once(handler)
+        return 0  # the receive itself waits for messages (up to WAIT_SECONDS)
+
+    return run_in_background("webhook-poller", step, stop_seconds=WAIT_SECONDS + 5)

@@ -7,7 +7,16 @@ As on AWS, records of a shard are handed over in order; a record the handler rep
 mapping's maximum record age (or, when one is given, after a number of retries), then
 described on the failure queue (as Lambda's on-failure destination does:
 the batch's shard and sequence numbers, not the data) and skipped, so one poison
-record never blocks the rest of its table's changes.
+record never blocks the rest of its table's changes. While a batch keeps failing, the
+background poller waits longer before each retry of that stream (doubling up to a few
+seconds; the other streams are read as usual), so a record that fails for hours is not
+retried hundreds of times a second. At a clean stop the streams are drained (the
+positions live in memory and a restart reads a new shard, so an undrained change would
+never be fanned out).
+
+Idle, a poll costs one ListStreams for every table (which also notices a table created
+again: its stream's ARN changes) and a GetShardIterator and a GetRecords per table; the
+shard id is looked up once per stream (moto keeps one shard per stream, under one id).
 """
 from __future__ import annotations
 
@@ -26,7 +35,9 @@ from chalicelib.store.changes import epoch_seconds, streamed_models
 
 log = logging.getLogger(__name__)
 
-INTERVAL_SECONDS = 0.25
+INTERVAL_SECONDS = 0.25  # idle: how often the streams are read (Lambda reads 4 times a second)
+MAX_BACKOFF_SECONDS = 4.0  # the longest wait before a failing batch is handed over again
+DRAIN_SECONDS = 5.0  # at a clean stop, the longest time spent draining the streams
 
 
 def lambda_record(record: dict, stream_arn: str, region: str) -> dict:
@@ -37,10 +48,25 @@ def lambda_record(record: dict, stream_arn: str, region: str) -> dict:
             "eventSourceARN": stream_arn, "awsRegion": region}
 
 
+def _iso(seconds: float) -> str:
+    """A time as Lambda writes it in a failure record: ``2019-11-14T00:38:04.835Z``."""
+    return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="milliseconds"
+                                                                    ).replace("+00:00", "Z")
+
+
 @dataclass
 class _Position:
+    shard_id: str | None = None            # the stream's shard (looked up once)
     after: str | None = None               # last sequence number handed over successfully
     attempts: dict[str, int] = field(default_factory=dict)  # failures per sequence number
+    failed_batches: int = 0                # in a row: the background poller's backoff
+    retry_at: float = 0.0                  # the background poller skips the stream until
+
+
+@dataclass
+class _Outcome:
+    handled: int = 0     # records handed over
+    failed: bool = False  # the handler reported a failure
 
 
 class StreamPoller:
@@ -67,11 +93,11 @@ class StreamPoller:
         self._positions: dict[str, _Position] = {}
 
     def poll_once(self) -> int:
-        """Hand each table's new records to the handler (one batch per table); how many."""
-        handled = 0
-        for table in self.tables:
-            handled += self._poll_table(settings().table_name(table))
-        return handled
+        """Hand each table's new records to the handler (one batch per table); how many.
+
+        A failed batch is handed over again at the next call, at once (tests call this).
+        """
+        return sum(outcome.handled for outcome in self._poll(due_only=False))
 
     def drain(self, limit: int = 100) -> int:
         """Poll until no stream has new records; how many records were handed over."""
@@ -83,16 +109,67 @@ class StreamPoller:
             total += count
         raise RuntimeError("the change streams did not run dry")
 
-    def _poll_table(self, table_name: str) -> int:
-        dynamodb, streams = aws.client("dynamodb"), aws.client("dynamodbstreams")
-        stream_arn = dynamodb.describe_table(TableName=table_name)["Table"].get("LatestStreamArn")
-        if not stream_arn:
-            return 0
-        position = self._positions.setdefault(stream_arn, _Position())
-        shards = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]
-        if not shards:
-            return 0
-        shard_id = shards[0]["ShardId"]
+    def finish(self, seconds: float = DRAIN_SECONDS) -> bool:
+        """At a stop: hand over what the streams hold until they are dry (True), or a batch
+        fails or ``seconds`` pass (False: the rest is not fanned out)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            outcomes = self._poll(due_only=False)
+            if any(o.failed for o in outcomes):
+                return False
+            if not any(o.handled for o in outcomes):
+                return True
+        return False
+
+    def poll_due(self) -> float:
+        """The background poller's step: read the streams that are not backing off after a
+        failure; returns how long to wait before the next step (none while records flow)."""
+        outcomes = self._poll(due_only=True)
+        if any(o.handled and not o.failed for o in outcomes):
+            return 0.0
+        return INTERVAL_SECONDS
+
+    def _poll(self, due_only: bool) -> list[_Outcome]:
+        arns = self._stream_arns()
+        now = self.clock()
+        outcomes = []
+        for table in self.tables:
+            arn = arns.get(settings().table_name(table))
+            if arn is None:
+                continue
+            position = self._positions.setdefault(arn, _Position())
+            if due_only and position.retry_at > now:
+                continue
+            outcome = self._poll_stream(arn, position)
+            if outcome.failed:
+                position.failed_batches += 1
+                position.retry_at = now + min(
+                    INTERVAL_SECONDS * 2 ** (position.failed_batches - 1), MAX_BACKOFF_SECONDS)
+            elif outcome.handled:
+                position.failed_batches, position.retry_at = 0, 0.0
+            outcomes.append(outcome)
+        return outcomes
+
+    def _stream_arns(self) -> dict[str, str]:
+        """Each streamed table's current stream (one call for all: a table made again has a
+        new stream, whose records are numbered from the start again)."""
+        streams, found, start = aws.client("dynamodbstreams"), {}, {}
+        while True:
+            page = streams.list_streams(**start)
+            for stream in page.get("Streams", []):
+                found[stream["TableName"]] = stream["StreamArn"]
+            if not page.get("LastEvaluatedStreamArn"):
+                return found
+            start = {"ExclusiveStartStreamArn": page["LastEvaluatedStreamArn"]}
+
+    def _poll_stream(self, stream_arn: str, position: _Position) -> _Outcome:
+        streams = aws.client("dynamodbstreams")
+        if position.shard_id is None:
+            shards = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"]
+            if not shards:
+                return _Outcome()
+            position.shard_id = shards[0]["ShardId"]
+        shard_id = position.shard_id
         # A fresh iterator each time: moto replaces a table's shard object when it rolls
         # back a failed transaction, so an old iterator could read a stale copy.
         if position.after is None:
@@ -105,14 +182,14 @@ class StreamPoller:
         records = streams.get_records(ShardIterator=iterator["ShardIterator"],
                                       Limit=self.batch_size)["Records"]
         if not records:
-            return 0
+            return _Outcome()
         region = settings().region
         event = {"Records": [lambda_record(r, stream_arn, region) for r in records]}
         result = self.handler(event, None) or {}
         failed = [f["itemIdentifier"] for f in result.get("batchItemFailures", [])]
         if not failed:
             position.after = records[-1]["dynamodb"]["SequenceNumber"]
-            return len(records)
+            return _Outcome(len(records))
         first = min(failed, key=int)
         done = [r for r in records if int(r["dynamodb"]["SequenceNumber"]) < int(first)]
         if done:
@@ -121,10 +198,10 @@ class StreamPoller:
         failing = next(r for r in records if r["dynamodb"]["SequenceNumber"] == first)
         condition = self._gives_up(position.attempts[first], failing)
         if condition:  # give up on it, as the mapping does
-            self._record_failure(stream_arn, shard_id, first, condition,
+            self._record_failure(stream_arn, shard_id, failing, condition,
                                  position.attempts.pop(first))
             position.after = first
-        return len(records)
+        return _Outcome(len(records), failed=True)
 
     def _gives_up(self, attempts: int, record: dict) -> str | None:
         """The mapping's reason to give up on a record that failed ``attempts`` times."""
@@ -135,23 +212,40 @@ class StreamPoller:
             return "RetryAttemptsExhausted"
         return None
 
-    def _record_failure(self, stream_arn: str, shard_id: str, sequence: str, condition: str,
+    def _record_failure(self, stream_arn: str, shard_id: str, record: dict, condition: str,
                         invocations: int) -> None:
+        """Describe a record given up on, as Lambda's on-failure destination does."""
         sqs = aws.client("sqs")
         url = sqs.get_queue_url(QueueName=queue.stream_failure_queue_name())["QueueUrl"]
-        now = datetime.now(timezone.utc).isoformat()
+        sequence = record["dynamodb"]["SequenceNumber"]
+        arrived = _iso(epoch_seconds(record["dynamodb"]["ApproximateCreationDateTime"]))
         sqs.send_message(QueueUrl=url, MessageBody=json.dumps({
             "requestContext": {"condition": condition, "approximateInvokeCount": invocations},
+            "version": "1.0", "timestamp": _iso(self.clock()),
             "DDBStreamBatchInfo": {"shardId": shard_id, "startSequenceNumber": sequence,
                                    "endSequenceNumber": sequence, "batchSize": 1,
-                                   "streamArn": stream_arn, "approximateArrivalOfFirstRecord": now,
-                                   "approximateArrivalOfLastRecord": now},
+                                   "streamArn": stream_arn,
+                                   "approximateArrivalOfFirstRecord": arrived,
+                                   "approximateArrivalOfLastRecord": arrived},
         }))
         log.error("stream record %s of %s sent to the failure queue", sequence, stream_arn)
 
 
 def start_stream_poller(handler: Callable[[dict, object], dict] | None = None
                         ) -> Callable[[], None]:
-    """Poll the change streams in a daemon thread until the returned function is called."""
-    return run_in_background("stream-poller", StreamPoller(handler).poll_once,
-                             idle_seconds=INTERVAL_SECONDS)
+    """Poll the change streams in a daemon thread until the returned function is called;
+    that function stops the thread, then hands over what the streams still hold."""
+    poller = StreamPoller(handler)
+    stop_thread = run_in_background("stream-poller", poller.poll_due)
+
+    def stop() -> None:
+        stop_thread()
+        try:
+            drained = poller.finish()
+        except Exception:  # AWS gone, say
+            log.exception("the change streams could not be drained at the stop")
+        else:
+            if not drained:  # lost: the next start reads a new shard (README says so)
+                log.warning("changes left in the streams at the stop are not fanned out")
+
+    return stop
