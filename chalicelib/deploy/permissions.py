@@ -105,7 +105,8 @@ FUNCTIONS: dict[str, FunctionAccess] = {
     # Reads what a delivery needs (the subscription, its key, a redelivered attempt's
     # bytes), writes only the outcome and the attempt's log entry.
     "deliver_webhooks": FunctionAccess(
-        tables=(TableAccess("webhooks", (GET, UPDATE)), TableAccess("api_keys", (GET,)),
+        tables=(TableAccess("webhooks", (BATCH_GET, UPDATE)),
+                TableAccess("api_keys", (BATCH_GET,)),
                 TableAccess("deliveries", (GET, PUT))),
         consumes=("webhooks",),
     ),
