@@ -7,14 +7,16 @@ module keeps a copy in a data directory (``.local/`` under ``make run``):
 
 - ``snapshot.json``: every table (its definition and items), every queue (its attributes
   and messages, receive counts and visibility included) and a few notes of the stack
-  (the demo account's ids), as of one moment; it carries a generation number;
+  (the demo user's id), as of one moment; it carries a generation number;
 - ``journal.jsonl``: one line per write moto acknowledged since that snapshot, appended
   *before* the answer leaves the embedded AWS (so before the API answers its client). A
   DynamoDB write is recorded as the after-image of every item it touched, read back from
   moto under the lock that serialises DynamoDB requests (so the journal's order is the
   order the writes were applied, and a transaction is one line: all or nothing). An SQS
   request that changed a queue is recorded as that queue's whole new state (queues are
-  small; unchanged states, such as the poller's empty receives, are not written).
+  small; unchanged states, such as the poller's empty receives, are not written);
+- ``cursor-secret``: the key that signs page cursors (mode 0600), so that a page link
+  handed out before a restart still works after it.
 
 Start-up (:meth:`Persistence.restore`) reads the snapshot, applies the journal's lines in
 order, writes the result straight into moto's backends (:mod:`.moto_state`) and then
@@ -54,8 +56,9 @@ import io
 import json
 import logging
 import os
+import re
+import secrets
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -70,8 +73,10 @@ log = logging.getLogger(__name__)
 FORMAT = 1
 SNAPSHOT = "snapshot.json"
 JOURNAL = "journal.jsonl"
+CURSOR_SECRET = "cursor-secret"
 LOCK = "lock"
-DATA_FILES = (SNAPSHOT, JOURNAL)
+DATA_FILES = (SNAPSHOT, JOURNAL, CURSOR_SECRET)
+SECRET_FORM = re.compile(r"[0-9a-f]{64}")  # what cursor_secret() writes
 # The journal is folded into a snapshot once it is larger than this and than the snapshot.
 COMPACT_MIN_BYTES = 16 * 1024 * 1024
 
@@ -191,10 +196,12 @@ def _read_journal(path: Path) -> tuple[int | None, list[dict[str, Any]]]:
     return int(header["journal"]), records
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write, fsync, rename: a reader (or a restart) sees the old file or the new, whole."""
+def _write_atomically(path: Path, data: bytes, mode: int = 0o666) -> None:
+    """Write, fsync, rename: a reader (or a restart) sees the old file or the new, whole.
+    ``mode`` (less the umask) applies from the first byte: a key is never readable by others."""
     temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "wb") as file:
+    temporary.unlink(missing_ok=True)
+    with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), "wb") as file:
         file.write(data)
         file.flush()
         os.fsync(file.fileno())
@@ -263,7 +270,7 @@ class Persistence:
     def close(self) -> None:
         """Fold the journal into a snapshot (the next start reads one file) and let go."""
         try:
-            if self.journaling and self._journal_bytes > self._header_bytes():
+            if self.journaling and self._journal_bytes > len(self._header()):
                 self.snapshot()
         finally:
             self.journaling = False
@@ -273,6 +280,24 @@ class Persistence:
             if self._lock_file is not None:
                 self._lock_file.close()
                 self._lock_file = None
+
+    def cursor_secret(self) -> str:
+        """The local stage's key for page cursors, kept with the data so that a cursor handed
+        out before a restart still works after it: made on first use (and again when the
+        file is not one this wrote), removed by ``fresh``. Call after :meth:`open`."""
+        if self._lock_file is None:
+            raise DataDirError("the data directory is not open")
+        path = self.directory / CURSOR_SECRET
+        try:
+            secret = path.read_text(encoding="ascii").strip()
+        except (FileNotFoundError, UnicodeDecodeError):
+            secret = ""
+        if not SECRET_FORM.fullmatch(secret):
+            if path.exists():
+                log.warning("%s is unreadable: a new cursor key (older page links fail)", path)
+            secret = secrets.token_hex(32)
+            _write_atomically(path, secret.encode(), mode=0o600)
+        return secret
 
     # ---- start-up
 
@@ -404,10 +429,10 @@ class Persistence:
             tables = moto_state.dump_tables()
             self._generation += 1
             text = _dumps({"format": FORMAT, "generation": self._generation,
-                           "saved_at": time.time(), "notes": self._notes,
+                           "notes": self._notes,
                            "tables": tables, "queues": list(queues.values())}).encode()
             _write_atomically(self.directory / SNAPSHOT, text)
-            header = json.dumps({"journal": self._generation}).encode() + b"\n"
+            header = self._header()
             _write_atomically(self.directory / JOURNAL, header)
             if self._journal_fd is not None:
                 os.close(self._journal_fd)
@@ -417,8 +442,9 @@ class Persistence:
             self._queue_states = {scope: _dumps(state) for scope, state in queues.items()}
             self._table_scopes = {(t["account"], t["region"], t["table"]) for t in tables}
 
-    def _header_bytes(self) -> int:
-        return len(json.dumps({"journal": self._generation}).encode()) + 1
+    def _header(self) -> bytes:
+        """The journal's first line: the snapshot generation its lines apply to."""
+        return json.dumps({"journal": self._generation}).encode() + b"\n"
 
     def _append(self, record: dict[str, Any]) -> None:
         with self._journal_lock:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import secrets
 import signal
 import sys
 import threading
@@ -64,45 +63,39 @@ def create_demo_account() -> tuple[int, int, str]:
 
 def start_background_workers() -> list[Callable[[], None]]:
     """Workers that run beside the API, as Lambda's event sources would: the change streams'
-    reader (the events fan-out) and the webhook queue's; returns their stop functions."""
+    reader (the events fan-out) and the webhook queue's; returns their stop functions, the
+    streams' first (stopping it hands over what the streams still hold, to the queue)."""
     from chalicelib.local import poller, stream_poller
     return [stream_poller.start_stream_poller(), poller.start_poller()]
-
-
-def cursor_secret(data_dir: Path) -> str:
-    """The local stage's key for page cursors, kept with the data so that a cursor handed
-    out before a restart still works after it (made on first use)."""
-    path = data_dir / "cursor-secret"
-    if not path.exists():
-        data_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
 
 
 def run(port: int, aws_port: int, stop: threading.Event | None = None,
         print_: Callable[[str], None] = print, data_dir: Path | str | None = DEFAULT_DATA_DIR,
         fresh: bool = False) -> None:
     stop = stop or threading.Event()
-    if data_dir is not None:
-        os.environ["TEMPORALIST_CURSOR_SECRET"] = cursor_secret(Path(data_dir))
     endpoint = configure_environment(aws_port)
     moto = start_embedded_aws(aws_port, data_dir, fresh)
+    # Stopped in this order: no new writes, then what the streams hold is fanned out to
+    # the queue, then the workers, then the embedded AWS (which saves the queue).
     stoppers: list[Callable[[], None]] = [moto.stop]
     try:
+        if moto.persistence is not None:  # kept with the data, under its lock
+            from chalicelib import config
+            os.environ["TEMPORALIST_CURSOR_SECRET"] = moto.persistence.cursor_secret()
+            config.reset_settings()
         bootstrap()
         restored = moto.restore()
         demo = None
         if restored is None or restored.empty:
             demo = create_demo_account()
             if moto.persistence is not None:
-                moto.persistence.note("demo", {"organisation_id": demo[0], "user_id": demo[1]})
+                moto.persistence.note("demo", {"user_id": demo[1]})
         from app import app
         from chalicelib.local.gateway import LocalGateway
         from chalicelib.local.server import LocalApiServer
+        stoppers[:0] = start_background_workers()
         server = LocalApiServer(LocalGateway(app), "127.0.0.1", port).start()
         stoppers.insert(0, server.stop)
-        stoppers[:0] = start_background_workers()
         base = f"http://localhost:{port}/api/v1"
         print_(f"Embedded AWS on {endpoint}; for the operator CLI in another shell:")
         print_(f"  export AWS_ENDPOINT_URL={endpoint} AWS_ACCESS_KEY_ID=local "

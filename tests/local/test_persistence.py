@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.local.persistence import (FORMAT, JOURNAL, SNAPSHOT, DataDirError,
+from chalicelib.local.persistence import (CURSOR_SECRET, FORMAT, JOURNAL, SNAPSHOT, DataDirError,
                                           Persistence)
 
 KEY = {"id": {"S": "a"}}
@@ -92,3 +92,47 @@ def test_fresh_removes_the_saved_data_only(tmp_path):
     store.open(fresh=True)
     store.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lock", "notes.txt"]
+
+
+def opened(directory: Path, fresh: bool = False) -> Persistence:
+    store = Persistence(directory, threading.RLock())
+    store.open(fresh=fresh)
+    return store
+
+
+def test_the_cursor_key_is_made_once_kept_private_and_survives_a_restart(tmp_path):
+    store = opened(tmp_path)
+    key = store.cursor_secret()
+    store.close()
+    assert len(key) == 64 and (tmp_path / CURSOR_SECRET).stat().st_mode & 0o777 == 0o600
+    again = opened(tmp_path)
+    assert again.cursor_secret() == key
+    again.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [CURSOR_SECRET, "lock"]  # no temp
+
+
+@pytest.mark.parametrize("damage", [b"", b"short", b"\xff" * 64, b"g" * 64])
+def test_an_unreadable_cursor_key_is_replaced_not_fatal(tmp_path, damage):
+    # e.g. empty: a kill while an older stack wrote it in place
+    (tmp_path / CURSOR_SECRET).write_bytes(damage)
+    store = opened(tmp_path)
+    key = store.cursor_secret()
+    assert len(key) == 64 and key.encode() != damage
+    assert (tmp_path / CURSOR_SECRET).read_text() == key
+    assert store.cursor_secret() == key
+    store.close()
+
+
+def test_fresh_makes_a_new_cursor_key(tmp_path):
+    store = opened(tmp_path)
+    key = store.cursor_secret()
+    store.close()
+    store = opened(tmp_path, fresh=True)
+    assert store.cursor_secret() != key
+    store.close()
+
+
+def test_the_cursor_key_is_read_under_the_directory_lock_only(tmp_path):
+    with pytest.raises(DataDirError, match="not open"):
+        Persistence(tmp_path, threading.RLock()).cursor_secret()
+    assert not (tmp_path / CURSOR_SECRET).exists()
