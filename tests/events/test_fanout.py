@@ -16,9 +16,11 @@ import pytest
 
 from app import deliver_webhooks, fan_out_events
 from chalicelib import aws as aws_clients
+from chalicelib.domain import events as rules
 from chalicelib.events import fanout, messages, queue
 from chalicelib.local.poller import poll_once
 from chalicelib.local.stream_poller import StreamPoller
+from chalicelib.store import changes
 from tests.events.test_delivery import (Receiver, close, ok, queue_url, receiver,  # noqa: F401
                                         sqs, start_session, subscribe, verify)
 
@@ -115,39 +117,21 @@ def test_a_queue_down_during_the_request_loses_nothing(api, receiver, sqs_down, 
     assert verify(sub["secret"], seen.headers["X-Temporalist-Signature"], seen.body)
 
 
-def six_session_records(api, receiver) -> None:
-    """Three sessions started and closed, each event subscribed to: six session records."""
-    subscribe(api, "session.created", receiver.url("/created"))
-    subscribe(api, "session.closed", receiver.url("/closed"))
+def six_session_records(api, receiver, per_event: int = 1) -> None:
+    """Three sessions started and closed, each event subscribed to ``per_event`` times: six
+    session records."""
+    for n in range(per_event):
+        subscribe(api, "session.created", receiver.url(f"/created{n}"))
+        subscribe(api, "session.closed", receiver.url(f"/closed{n}"))
     project = ok(api.post("/projects/", {"name": "Site"}), 201)["id"]
     sessions = [start_session(api, project) for _ in range(3)]
     for session in sessions:
         close(api, session["id"])
 
 
-def test_a_handler_that_dies_mid_batch_loses_nothing_and_repeats_keep_their_ids(
-        api, receiver, no_waiting):
+def test_a_replayed_stream_queues_the_same_delivery_ids(api, receiver, no_waiting):
     six_session_records(api, receiver)
-    calls = []
-
-    def dies_at_the_fourth(lambda_event, context):
-        """Publishes three session records, then the function 'times out' on the fourth."""
-        for n, record in enumerate(lambda_event["Records"]):
-            if "-sessions/" not in record["eventSourceARN"]:
-                fanout.publish(record)
-                continue
-            calls.append(record["eventID"])
-            if len(calls) == 4:
-                return {"batchItemFailures": [
-                    {"itemIdentifier": r["dynamodb"]["SequenceNumber"]}
-                    for r in lambda_event["Records"][n:]]}
-            fanout.publish(record)
-        return {"batchItemFailures": []}
-
-    streams = StreamPoller(dies_at_the_fourth)
-    streams.drain()
-    assert len(calls) == 7  # six records: three, the fourth (fails), then it again and the rest
-    assert calls[3] == calls[4]
+    StreamPoller(fan_out_events).drain()
     first_pass = queued()
     assert len(first_pass) == 6
     # The whole stream processed again (a replay) queues the same delivery ids.
@@ -157,12 +141,14 @@ def test_a_handler_that_dies_mid_batch_loses_nothing_and_repeats_keep_their_ids(
         q["delivery_id"] for q in first_pass)
 
 
-def test_sqs_failing_mid_batch_in_the_real_handler_reports_that_record_and_what_follows(
+def test_sqs_failing_mid_batch_in_the_real_handler_reports_the_first_record_not_sent_whole(
         api, receiver, no_waiting, monkeypatch):
-    """The deployed handler, unchanged: its fourth session record's send fails once. The
-    partial-batch answer names that record; it and the records after it are handed over
-    again, each event is queued once more at most, with the same ids, and none is lost."""
-    six_session_records(api, receiver)
+    """The deployed handler, unchanged, pools the records' messages into SendMessageBatch
+    calls: six records of three messages each are two calls, [3+3+3+1] and [2+3+3]. The
+    second fails once: the partial-batch answer names the fourth record (the first with a
+    message in that call); it and the records after it are handed over again, so only its
+    first message is queued twice (same id), and none is lost."""
+    six_session_records(api, receiver, per_event=3)
     real = aws_clients.client
     sends = []
 
@@ -174,8 +160,8 @@ def test_sqs_failing_mid_batch_in_the_real_handler_reports_that_record_and_what_
             return getattr(self.sqs, name)
 
         def send_message_batch(self, **kwargs):
-            sends.append(kwargs)
-            if len(sends) == 4:
+            sends.append(len(kwargs["Entries"]))
+            if len(sends) == 2:
                 raise ConnectionError("SQS dropped the connection")
             return self.sqs.send_message_batch(**kwargs)
 
@@ -190,12 +176,18 @@ def test_sqs_failing_mid_batch_in_the_real_handler_reports_that_record_and_what_
 
     StreamPoller(handler).drain()
     [(records, answer)] = [(r, a) for r, a in answers if a["batchItemFailures"]]
+    assert len(records) == 6
     sequences = [r["dynamodb"]["SequenceNumber"] for r in records]
     assert answer == {"batchItemFailures": [{"itemIdentifier": sequences[3]}]}
-    assert len(sends) == 7  # the fourth failed and was sent again with the two after it
+    assert sends == [10, 8, 9]  # the fourth record and the two after it, sent again
     delivered = queued()
-    assert len(delivered) == 6 == len({d["delivery_id"] for d in delivered})
-    assert sorted(d["event"] for d in delivered) == ["session.closed"] * 3 + ["session.created"] * 3
+    ids = [d["delivery_id"] for d in delivered]
+    assert len(ids) == 19 and len(set(ids)) == 18
+    [twice] = [d for d in set(ids) if ids.count(d) == 2]
+    fourth = records[3]["eventID"]
+    assert twice in {fanout.delivery_id(fourth, d["subscription_id"]) for d in delivered}
+    unique = {d["delivery_id"]: d for d in delivered}.values()
+    assert sorted(d["event"] for d in unique) == ["session.closed"] * 9 + ["session.created"] * 9
 
 
 def test_a_poison_record_goes_to_the_failure_queue_and_the_rest_continue(api, receiver,
@@ -207,12 +199,12 @@ def test_a_poison_record_goes_to_the_failure_queue_and_the_rest_continue(api, re
     attempts = []
 
     def handler(lambda_event, context):
-        def publish(record):
+        def bodies(record, lookups):
             if "poison" in json.dumps(record):
                 attempts.append(record["eventID"])
                 raise ValueError("cannot process this record")
-            return fanout.publish(record)
-        return fanout.handle_records(lambda_event["Records"], publish_one=publish)
+            return fanout.bodies_of(record, lookups)
+        return fanout.handle_records(lambda_event["Records"], messages_of=bodies)
 
     streams = StreamPoller(handler, max_retries=2)
     streams.drain()
@@ -240,11 +232,11 @@ def test_a_failing_record_is_retried_until_it_is_too_old_then_goes_to_the_failur
     outage = [True]
 
     def handler(lambda_event, context):
-        def publish(record):
+        def bodies(record, lookups):
             if outage[0]:
                 raise fanout.SendFailed("SQS refused 1 webhook deliveries")
-            return fanout.publish(record)
-        return fanout.handle_records(lambda_event["Records"], publish_one=publish)
+            return fanout.bodies_of(record, lookups)
+        return fanout.handle_records(lambda_event["Records"], messages_of=bodies)
 
     streams = StreamPoller(handler, clock=lambda: now[0])
     for _ in range(50):  # far more tries than any retry count would allow
@@ -273,10 +265,91 @@ def test_a_failing_record_is_retried_until_it_is_too_old_then_goes_to_the_failur
 def test_the_streamed_tables_are_the_tables_whose_changes_are_events():
     """Every table declaring a stream (the template streams the same ones) is one the event
     rules know, and each of those has its stream."""
-    from chalicelib.domain import events as rules
-    from chalicelib.store import changes
     streamed = {m.Meta.table for m in changes.streamed_models()}
     assert streamed == {rules.SESSIONS, rules.PROJECTS, rules.INVOICES}
+
+
+def fake_records(count: int) -> list[dict]:
+    return [{"eventID": f"r{n}", "dynamodb": {"SequenceNumber": str(100 + n)}}
+            for n in range(count)]
+
+
+@pytest.fixture
+def sent_batches(monkeypatch):
+    """The batches handle_records sends (no SQS); ``fail_at`` numbers the call that raises."""
+    sent = []
+
+    def send(batch, *args):
+        sent.append(list(batch))
+        if len(sent) == sent_batches_fail_at[0]:
+            raise fanout.SendFailed("SQS refused")
+    sent_batches_fail_at = [0]
+    monkeypatch.setattr(fanout, "_send_batch", send)
+    return sent, sent_batches_fail_at
+
+
+def three_each(record, lookups):
+    if record["eventID"] == "r3" and getattr(three_each, "broken", False):
+        raise ValueError("cannot derive")
+    return [f"{record['eventID']}-{n}" for n in range(3)]
+
+
+def test_messages_are_pooled_across_records_in_full_batches(sent_batches):
+    sent, _ = sent_batches
+    assert fanout.handle_records(fake_records(5), three_each) == {"batchItemFailures": []}
+    assert [len(b) for b in sent] == [10, 5]
+    assert [m for b in sent for m in b] == [f"r{r}-{n}" for r in range(5) for n in range(3)]
+
+
+def test_a_record_that_fails_is_reported_after_the_records_before_it_are_sent(
+        sent_batches, monkeypatch):
+    sent, _ = sent_batches
+    monkeypatch.setattr(three_each, "broken", True, raising=False)
+    answer = fanout.handle_records(fake_records(5), three_each)
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "103"}]}
+    assert [m for b in sent for m in b] == [f"r{r}-{n}" for r in range(3) for n in range(3)]
+
+
+@pytest.mark.parametrize("fail_at, reported", [(1, "100"), (2, "103")])
+def test_a_failed_send_reports_the_first_record_with_a_message_in_it(sent_batches, fail_at,
+                                                                      reported):
+    sent, failing = sent_batches
+    failing[0] = fail_at
+    answer = fanout.handle_records(fake_records(5), three_each)
+    assert answer == {"batchItemFailures": [{"itemIdentifier": reported}]}
+    assert len(sent) == fail_at  # nothing is sent after a failure
+
+
+def test_a_message_sqs_would_refuse_fails_its_record_alone(sent_batches):
+    sent, _ = sent_batches
+
+    def oversized_third(record, lookups):
+        return ["x" * (queue.MAX_MESSAGE_BYTES + 1)] if record["eventID"] == "r2" else ["m"]
+
+    answer = fanout.handle_records(fake_records(4), oversized_third)
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "102"}]}
+    assert sent == [["m", "m"]]
+
+
+def test_an_invocation_reads_each_audience_subscribers_and_project_name_once(monkeypatch):
+    reads = []
+    monkeypatch.setattr(fanout.store, "subscribers",
+                        lambda *args: reads.append(("subscribers", args)) or ["s1"])
+    monkeypatch.setattr(fanout.project_store, "project_names",
+                        lambda ids: reads.append(("names", tuple(ids))) or {ids[0]: "Site"})
+    lookups = fanout.Lookups()
+    one = rules.Audience(user_ids=frozenset({1}))
+    other = rules.Audience(organisation_id=7)
+    closed = rules.Event("session.closed", {"project_id": "p"}, one)
+    for _ in range(3):
+        assert lookups.subscribers_of(closed) == ["s1"]
+        assert lookups.project_name("p") == "Site"
+    lookups.subscribers_of(rules.Event("session.closed", {"project_id": "p"}, other))
+    lookups.subscribers_of(rules.Event("session.created", {"project_id": "p"}, one))
+    assert reads == [("subscribers", ("session.closed", frozenset({1}), None)),
+                     ("names", ("p",)),
+                     ("subscribers", ("session.closed", frozenset(), 7)),
+                     ("subscribers", ("session.created", frozenset({1}), None))]
 
 
 # --- SQS limits: bytes as well as entries ------------------------------------------------
