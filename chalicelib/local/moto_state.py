@@ -10,6 +10,7 @@ CreateTable and CreateQueue parameters), except the message fields SQS keeps to 
 from __future__ import annotations
 
 import base64
+import json
 import time
 from typing import Any, Iterable, Iterator
 
@@ -127,10 +128,24 @@ def definition(found: Any) -> dict[str, Any]:
 
 def key_shape(table_definition: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(key type, attribute, attribute type) of a table's key: what items are stored by."""
+    return _keys(table_definition, table_definition["KeySchema"])
+
+
+def layout(table_definition: dict[str, Any]) -> list[tuple]:
+    """What a table's items are stored and found by: its key, then each index's name, key
+    and projection. Saved items fit only a table of the same layout: an index the code
+    added or re-keyed would not list the items written before (they lack its keys)."""
+    indexes = [(index["IndexName"], _keys(table_definition, index["KeySchema"]),
+                json.dumps(index.get("Projection"), sort_keys=True))
+               for kind in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes")
+               for index in table_definition.get(kind) or []]
+    return [*key_shape(table_definition), *sorted(indexes)]
+
+
+def _keys(table_definition: dict[str, Any], schema: list[dict]) -> list[tuple[str, str, str]]:
     types = {a["AttributeName"]: a["AttributeType"]
              for a in table_definition["AttributeDefinitions"]}
-    return sorted((k["KeyType"], k["AttributeName"], types[k["AttributeName"]])
-                  for k in table_definition["KeySchema"])
+    return sorted((k["KeyType"], k["AttributeName"], types[k["AttributeName"]]) for k in schema)
 
 
 def item_after(found: Any, key_or_item: dict[str, Any]) -> tuple[dict, dict | None]:

@@ -314,11 +314,12 @@ class Persistence:
                     log.warning("saved items of %s dropped: no such table", scope[2])
                     continue
                 if scope not in created and entry["definition"] is not None and \
-                        moto_state.key_shape(moto_state.definition(table)) != \
-                        moto_state.key_shape(entry["definition"]):
+                        moto_state.layout(moto_state.definition(table)) != \
+                        moto_state.layout(entry["definition"]):
                     raise DataDirError(
-                        f"table {scope[2]} was saved with another key than the code declares "
-                        f"now; start with FRESH=1 to discard the saved data in {self.directory}")
+                        f"table {scope[2]} was saved with other keys or indexes than the code "
+                        f"declares now; start with FRESH=1 to discard the saved data in "
+                        f"{self.directory}")
                 found[scope] = table
             for scope, table in found.items():
                 items = saved.tables[scope]["items"]

@@ -233,3 +233,15 @@ def test_fresh_starts_empty(saved, tmp_path):
         assert (projects.status_code, projects.json()) == (200, [])
     finally:
         assert stack.terminate() == 0
+
+
+def test_data_saved_with_other_indexes_stops_the_start_with_one_message(saved, tmp_path):
+    """Items saved before the code re-keyed an index lack its keys: the stack refuses them
+    rather than answer lists that silently leave them out."""
+    data_dir = saved.copy(tmp_path / "data")
+    snapshot = json.loads((data_dir / "snapshot.json").read_text())
+    [sessions] = [t for t in snapshot["tables"] if t["table"].endswith("-sessions")]
+    sessions["definition"]["GlobalSecondaryIndexes"][0]["IndexName"] = "by_user"
+    (data_dir / "snapshot.json").write_text(json.dumps(snapshot))
+    with pytest.raises(RuntimeError, match="saved with other keys or indexes.*FRESH=1"):
+        start(data_dir)
