@@ -27,9 +27,9 @@ from typing import Iterable, Literal, Sequence
 
 from chalicelib.domain.money import ZERO, format_money, round_half_up
 from chalicelib.domain.timestamps import to_utc
+from chalicelib.domain.vocabulary import OVERLAP_STRATEGIES
 
 Strategy = Literal["add", "merge"]
-STRATEGIES = ("add", "merge")
 SECONDS_PER_HOUR = 3600
 DUE_AFTER = timedelta(days=15)
 
@@ -147,7 +147,7 @@ def _union_seconds(intervals: list[tuple[datetime, datetime]]) -> int:
 
 def billable_seconds(spans: Iterable[TrackedSpan], window: BillingWindow, strategy: Strategy) -> int:
     """Billable whole seconds of one project's spans inside ``window``."""
-    if strategy not in STRATEGIES:
+    if strategy not in OVERLAP_STRATEGIES:
         raise ValueError(f"unknown overlap strategy: {strategy!r}")
     intervals = _clipped(spans, window)
     if strategy == "merge":
@@ -172,7 +172,7 @@ def build_line_items(
 ) -> list[LineItem]:
     """One line per project with billable time, in the order of ``projects``.
     Spans of projects not listed are ignored."""
-    if strategy not in STRATEGIES:
+    if strategy not in OVERLAP_STRATEGIES:
         raise ValueError(f"unknown overlap strategy: {strategy!r}")
     by_project: dict[str, list[TrackedSpan]] = {}
     for span in spans:

@@ -7,14 +7,13 @@ from decimal import Decimal
 from chalicelib.domain import fields as f
 from chalicelib.domain.events import EVENTS as WEBHOOK_EVENTS
 from chalicelib.domain.events import TARGET_URL_LENGTH
-from chalicelib.domain.invoicing import STRATEGIES as OVERLAP_STRATEGIES
+from chalicelib.domain.vocabulary import INVOICE_STATUSES, OVERLAP_STRATEGIES
 from chalicelib.errors import ValidationError
 
 NAME_LENGTH = 255
 TEXT_LENGTH = 10_000
 STARTED_VIA = ("manual", "client-file", "client-manual", "browser-url", "browser-manual",
                "cli-tui", "cli-watch", "api")
-INVOICE_STATUSES = ("draft", "sent", "paid")
 
 # Messages of the rules checked beyond a field's type (SPEC section 4).
 END_BEFORE_START = "End time must not be before start time."
