@@ -69,11 +69,12 @@ class ApiRequest:
 
     def url_with(self, **changed: str) -> str:
         """This request's absolute URL as the client addressed it (Host header, the path as
-        received, so a stage or custom domain stays), with query parameters replaced."""
+        received, so a stage or custom domain stays), with query parameters replaced in
+        place (one value each) or added at the end."""
         params = self._request.query_params
-        query = [(name, value) for name in (params or {}) if name not in changed
-                 for value in params.getlist(name)]
-        query += list(changed.items())
+        query = [(name, value) for name in (params or {})
+                 for value in ([changed[name]] if name in changed else params.getlist(name))]
+        query += [(name, value) for name, value in changed.items() if name not in (params or {})]
         scheme = (self.header("x-forwarded-proto") or "http").split(",")[0].strip()
         host = self.header("host") or "localhost"
         path = self._request.context.get("path") or self.path
@@ -134,7 +135,10 @@ def list_response(request: ApiRequest, listed: Any, serialize: Callable[[Any], A
     """A list, or a page of it with ``Link: <next page>; rel="next"`` while more remain."""
     headers = dict(errors.JSON_HEADERS)
     if listed.next_cursor:
-        headers["Link"] = f'<{request.url_with(cursor=listed.next_cursor)}>; rel="next"'
+        # the same filters and page_size (SPEC section 7), even when this request had
+        # only a cursor and so the size it was issued with
+        url = request.url_with(cursor=listed.next_cursor, page_size=str(listed.page_size))
+        headers["Link"] = f'<{url}>; rel="next"'
     return Response(body=list_json(serialize(item) for item in listed.items), status_code=200,
                     headers=headers)
 

@@ -80,9 +80,11 @@ FUNCTIONS: dict[str, FunctionAccess] = {
                         ("by_client", "by_owner", "by_team")),
             TableAccess("clients", (GET, PUT, UPDATE), ("by_organisation",)),
             TableAccess("sessions", (GET, PUT, UPDATE, DELETE),
-                        ("by_project", "by_user", "by_user_project", "running")),
+                        ("by_project", "closed", "closed_by_project", "running",
+                         "running_by_project")),
             TableAccess("invoices", (GET, PUT, UPDATE),
-                        ("by_organisation", "by_organisation_client", "by_organisation_status")),
+                        ("by_organisation", "by_organisation_status", "draft_by_client",
+                         "paid_by_client", "sent_by_client")),
             TableAccess("invoice_lines", (BATCH_WRITE, QUERY)),  # one invoice's lines: its partition
             # rotation updates; an attempt's routes read it with its subscription in one batch
             TableAccess("webhooks", (GET, BATCH_GET, PUT, UPDATE, DELETE), ("by_key",)),

@@ -37,10 +37,7 @@ def list_clients(caller: Caller, query: Mapping[str, str | None]) -> listing.Lis
     _, page = listing.validated(None, query)
     if caller.organisation_id is None:
         return listing.Listed([])
-    organisation_id = caller.organisation_id
-    return listing.listed(
-        "clients", caller, {}, page, complete=lambda: store.clients_of(organisation_id),
-        read_page=lambda size, positions: store.clients_page(organisation_id, size, positions))
+    return listing.listed("clients", caller, {}, page, store.listing(caller.organisation_id))
 
 
 def require_organisation(caller: Caller) -> None:

@@ -47,11 +47,8 @@ def list_invoices(caller: Caller, query: Mapping[str, str | None]) -> listing.Li
     if caller.organisation_id is None:
         return listing.Listed([])
     organisation_id = caller.organisation_id
-    return listing.listed(
-        "invoices", caller, filters, page,
-        complete=lambda: store.invoices_of(organisation_id, **filters),
-        read_page=lambda size, positions: store.invoices_page(organisation_id, size, positions,
-                                                              **filters))
+    return listing.listed("invoices", caller, filters, page,
+                          store.listing(organisation_id, **filters))
 
 
 def list_line_items(caller: Caller, invoice_id: str,
@@ -62,10 +59,8 @@ def list_line_items(caller: Caller, invoice_id: str,
     checked_id = schemas.path_uuid(invoice_id)
     if checked_id is None or caller.organisation_id is None:
         raise NotFound()
-    found = listing.listed(
-        f"invoices/{checked_id}/line_items", caller, {}, page,
-        complete=lambda: store.lines_of(checked_id),
-        read_page=lambda size, positions: store.lines_page(checked_id, size, positions))
+    found = listing.listed(f"invoices/{checked_id}/line_items", caller, {}, page,
+                           store.lines_listing(checked_id))
     if not found.items:
         get_invoice(caller, checked_id)  # 404 unless visible
     elif int(found.items[0].organisation_id) != caller.organisation_id:

@@ -7,21 +7,22 @@ stage's secret so that nothing in it is trusted unsigned.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 from chalicelib.auth.caller import Caller
 from chalicelib.config import ConfigError, settings
 from chalicelib.domain import fields, pages
 from chalicelib.errors import ValidationError
-from chalicelib.store.pages import ListTooLong
+from chalicelib.store import pages as store_pages
 
 
 @dataclass(frozen=True)
 class Listed:
-    """The items to show and, for a page with more after it, the next page's cursor."""
+    """The items to show and, for a page with more after it, the next page's cursor and size."""
 
     items: list
     next_cursor: str | None = None
+    page_size: int | None = None
 
 
 def validated(schema: fields.Schema | None, query: Mapping[str, str | None]
@@ -53,20 +54,19 @@ def _secret() -> bytes:
 
 
 def listed(name: str, caller: Caller, filters: Mapping[str, Any],
-           page: pages.PageRequest | None, complete: Callable[[], list],
-           read_page: Callable[[int, dict | None], Any]) -> Listed:
-    """The complete list (``complete()``), or the page asked for (``read_page(size, positions)``)."""
+           page: pages.PageRequest | None, source: store_pages.Listing) -> Listed:
+    """The complete list the store's ``source`` describes, or the page asked for."""
     if page is None:
         try:
-            return Listed(complete())
-        except ListTooLong as exc:  # refused before it is read whole: pages would do
+            return Listed(store_pages.read_all(source))
+        except store_pages.ListTooLong as exc:  # refused before it is read whole: pages would do
             raise pages.ListTooLarge() from exc
     binding = pages.binding(name, caller.key_id, filters)
     positions, size = None, page.size
     if page.cursor is not None:
         positions, issued_size = pages.decode_cursor(_secret(), binding, page.cursor)
         size = size or issued_size
-    found = read_page(size, positions)
+    found = store_pages.read_page(source, size, positions)
     cursor = (pages.encode_cursor(_secret(), binding, found.positions, size)
               if found.positions is not None else None)
-    return Listed(found.items, cursor)
+    return Listed(found.items, cursor, size)

@@ -33,11 +33,8 @@ def get_project(caller: Caller, project_id: str) -> Project:
 def list_projects(caller: Caller, query: Mapping[str, str | None]) -> listing.Listed:
     """Projects the caller owns or that belong to their teams, newest first."""
     _, page = listing.validated(None, query)
-    return listing.listed(
-        "projects", caller, {}, page,
-        complete=lambda: store.visible_projects(caller.user_id, caller.team_ids),
-        read_page=lambda size, positions: store.visible_projects_page(
-            caller.user_id, caller.team_ids, size, positions))
+    return listing.listed("projects", caller, {}, page,
+                          store.listing(caller.user_id, caller.team_ids))
 
 
 def _client_error(caller: Caller, client_id: str | None) -> str | None:

@@ -8,7 +8,7 @@ response learns the project's current name without another read.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Mapping
 
 from chalicelib.auth.caller import Caller
@@ -69,14 +69,11 @@ def list_sessions(caller: Caller, query: Mapping[str, str | None]) -> listing.Li
     after, before = filters.get("started_after"), filters.get("started_before")
     if after is not None and before is not None and after >= before:
         return listing.Listed([])  # an empty window
-    found = listing.listed(
-        "sessions", caller, filters, page,
-        complete=lambda: store.sessions_of(caller.user_id, **filters),
-        read_page=lambda size, positions: store.sessions_page(caller.user_id, size, positions,
-                                                              **filters))
+    found = listing.listed("sessions", caller, filters, page,
+                           store.listing(caller.user_id, **filters))
     names = project_store.project_names(s.project_id for s in found.items)
-    return listing.Listed([SessionView(s, names.get(s.project_id, "")) for s in found.items],
-                          found.next_cursor)
+    return replace(found, items=[SessionView(s, names.get(s.project_id, ""))
+                                 for s in found.items])
 
 
 def _project_lookup(caller: Caller, found: dict) -> Callable[[object], str | None]:

@@ -33,10 +33,7 @@ def get_subscription(caller: Caller, subscription_id: str) -> Subscription:
 def list_subscriptions(caller: Caller, query: Mapping[str, str | None]) -> listing.Listed:
     """The calling key's subscriptions, newest first."""
     _, page = listing.validated(None, query)
-    return listing.listed(
-        "webhooks", caller, {}, page, complete=lambda: store.subscriptions_of_key(caller.key_id),
-        read_page=lambda size, positions: store.subscriptions_page(caller.key_id, size,
-                                                                   positions))
+    return listing.listed("webhooks", caller, {}, page, store.listing(caller.key_id))
 
 
 def create_subscription(caller: Caller, body: object, resolver=None,
@@ -107,9 +104,7 @@ def list_deliveries(caller: Caller, subscription_id: str,
     subscription = get_subscription(caller, subscription_id)
     return listing.listed(
         f"webhooks/{subscription.id}/deliveries", caller, {}, page,
-        complete=lambda: deliveries.attempts_of(subscription.id),
-        read_page=lambda size, positions: deliveries.attempts_page(subscription.id, size,
-                                                                   positions))
+        deliveries.listing(subscription.id))
 
 
 def get_delivery(caller: Caller, subscription_id: str, attempt_id: str) -> DeliveryAttempt:

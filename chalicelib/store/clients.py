@@ -109,6 +109,3 @@ def listing(organisation_id: int) -> pages.Listing:
 def clients_of(organisation_id: int) -> list[Client]:
     return pages.read_all(listing(organisation_id))
 
-
-def clients_page(organisation_id: int, size: int, positions: dict | None) -> pages.Page:
-    return pages.read_page(listing(organisation_id), size, positions)

@@ -148,6 +148,3 @@ def listing(subscription_id: str) -> pages.Listing:
 def attempts_of(subscription_id: str) -> list[DeliveryAttempt]:
     return pages.read_all(listing(subscription_id))
 
-
-def attempts_page(subscription_id: str, size: int, positions: dict | None) -> pages.Page:
-    return pages.read_page(listing(subscription_id), size, positions)

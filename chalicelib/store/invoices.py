@@ -10,6 +10,13 @@ line's position), so no number of them can push an item past DynamoDB's 400 KB. 
 are written before the invoice, which is what makes them visible: an invoice is never
 seen without all its lines, and lines of an invoice that was never stored (its numbering
 gave up) are removed again.
+
+The lists are key conditions on indexes sorted by ``created_key`` (creation time, then
+id), so a page costs one Query page per index it reads: ``by_organisation`` (all),
+``by_organisation_status`` (a status), and per status a sparse index of the invoices
+in it by client (``draft_client``, ``sent_client``, ``paid_client``: a client's
+invoices merge the three). A transition moves an invoice between the sparse indexes
+in its one UpdateItem by copying its static ``organisation_client``.
 """
 from __future__ import annotations
 
@@ -26,6 +33,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.timestamps import to_utc
+from chalicelib.domain.vocabulary import INVOICE_STATUSES
 from chalicelib.store import pages
 from chalicelib.store.accounts import Counter
 from chalicelib.store.base import (Contention, StageTableMeta, TableModel, condition_failed,
@@ -52,12 +60,30 @@ class _ByOrganisationStatus(GlobalSecondaryIndex):
     created_key = UnicodeAttribute(range_key=True)
 
 
-class _ByOrganisationClient(GlobalSecondaryIndex):
+class _DraftByClient(GlobalSecondaryIndex):
     class Meta:
-        index_name = "by_organisation_client"
+        index_name = "draft_by_client"
         projection = AllProjection()
 
-    organisation_client = UnicodeAttribute(hash_key=True)
+    draft_client = UnicodeAttribute(hash_key=True)
+    created_key = UnicodeAttribute(range_key=True)
+
+
+class _SentByClient(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "sent_by_client"
+        projection = AllProjection()
+
+    sent_client = UnicodeAttribute(hash_key=True)
+    created_key = UnicodeAttribute(range_key=True)
+
+
+class _PaidByClient(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "paid_by_client"
+        projection = AllProjection()
+
+    paid_client = UnicodeAttribute(hash_key=True)
     created_key = UnicodeAttribute(range_key=True)
 
 
@@ -86,11 +112,22 @@ class Invoice(TableModel):
     # the lists' order (creation time, then id) and their filters as index keys
     created_key = UnicodeAttribute()
     organisation_status = UnicodeAttribute()  # "<organisation>#<status>"
-    organisation_client = UnicodeAttribute()  # "<organisation>#<client id>"
+    organisation_client = UnicodeAttribute()  # "<organisation>#<client id>": what moves copy
+    # its status's by-client key (the other two absent)
+    draft_client = UnicodeAttribute(null=True)
+    sent_client = UnicodeAttribute(null=True)
+    paid_client = UnicodeAttribute(null=True)
 
     by_organisation = _ByOrganisation()
     by_organisation_status = _ByOrganisationStatus()
-    by_organisation_client = _ByOrganisationClient()
+    draft_by_client = _DraftByClient()
+    sent_by_client = _SentByClient()
+    paid_by_client = _PaidByClient()
+
+
+def _by_client(status: str) -> tuple[GlobalSecondaryIndex, UnicodeAttribute]:
+    """The sparse index of ``status``'s invoices by client, and its key attribute."""
+    return getattr(Invoice, f"{status}_by_client"), getattr(Invoice, f"{status}_client")
 
 
 class InvoiceLine(TableModel):
@@ -137,10 +174,13 @@ def save_numbered(*, organisation_id: int, client_id: str, created: datetime,
     are the lines' values in order; ``fields`` are the invoice's other attributes.
     """
     invoice_id = str(uuid.uuid4())
+    status = fields.get("status", "draft")
+    organisation_client = _key(organisation_id, client_id)
     invoice = Invoice(invoice_id, organisation_id=organisation_id, client_id=client_id,
                       created=created, created_key=ordered_key(created, invoice_id),
-                      organisation_status=_key(organisation_id, fields.get("status", "draft")),
-                      organisation_client=_key(organisation_id, client_id), **fields)
+                      organisation_status=_key(organisation_id, status),
+                      organisation_client=organisation_client,
+                      **{_by_client(status)[1].attr_name: organisation_client}, **fields)
     lines = [InvoiceLine(invoice_id, position, organisation_id=organisation_id, **values)
              for position, values in enumerate(line_items, start=1)]
     _write_lines(lines)
@@ -198,10 +238,6 @@ def lines_of(invoice_id: str) -> list[InvoiceLine]:
     return pages.read_all(lines_listing(invoice_id))
 
 
-def lines_page(invoice_id: str, size: int, positions: dict | None) -> pages.Page:
-    return pages.read_page(lines_listing(invoice_id), size, positions)
-
-
 def _lost_race(exc: TransactWriteError) -> bool:
     reasons = [r.code for r in (exc.cancellation_reasons or []) if r is not None]
     return exc.cause_response_code in ("TransactionCanceledException",
@@ -224,25 +260,21 @@ def _key(organisation_id: int, value: str) -> str:
 def listing(organisation_id: int, *, status: str | None = None,
             client_id: str | None = None) -> pages.Listing:
     """The organisation's invoices, newest first (ties by id, descending)."""
-    if client_id is not None:  # a client's invoices; the status, if any, filters them
-        source = pages.Source("client", Invoice, Invoice.by_organisation_client,
-                              _key(organisation_id, client_id), None,
-                              None if status is None else Invoice.status == status)
+    if client_id is not None:  # a client's invoices: its status's index, or all three merged
+        client = _key(organisation_id, client_id)
+        sources = tuple(pages.Source(each, Invoice, _by_client(each)[0], client)
+                        for each in INVOICE_STATUSES if status in (None, each))
     elif status is not None:
-        source = pages.Source("status", Invoice, Invoice.by_organisation_status,
-                              _key(organisation_id, status))
+        sources = (pages.Source("status", Invoice, Invoice.by_organisation_status,
+                                _key(organisation_id, status)),)
     else:
-        source = pages.Source("organisation", Invoice, Invoice.by_organisation, organisation_id)
-    return pages.Listing((source,), order=lambda i: i.created_key, descending=True)
+        sources = (pages.Source("organisation", Invoice, Invoice.by_organisation,
+                                organisation_id),)
+    return pages.Listing(sources, order=lambda i: i.created_key, descending=True)
 
 
 def invoices_of(organisation_id: int, **filters) -> list[Invoice]:
     return pages.read_all(listing(organisation_id, **filters))
-
-
-def invoices_page(organisation_id: int, size: int, positions: dict | None,
-                  **filters) -> pages.Page:
-    return pages.read_page(listing(organisation_id, **filters), size, positions)
 
 
 def transition(invoice_id: str, organisation_id: int, to_status: str, from_statuses: tuple[str, ...],
@@ -254,7 +286,10 @@ def transition(invoice_id: str, organisation_id: int, to_status: str, from_statu
     """
     invoice = Invoice(invoice_id)
     actions = [Invoice.status.set(to_status),
-               Invoice.organisation_status.set(_key(organisation_id, to_status))]
+               Invoice.organisation_status.set(_key(organisation_id, to_status)),
+               _by_client(to_status)[1].set(Invoice.organisation_client),
+               *(_by_client(other)[1].remove() for other in INVOICE_STATUSES
+                 if other != to_status)]
     if paid_date is not None:
         actions.append(Invoice.paid_date.set(paid_date.isoformat()))
     try:

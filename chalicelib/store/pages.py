@@ -10,11 +10,9 @@ A page asks each source for one Query page of ``size + 1`` items from its positi
 An item is safe to show only when no source could still have an unseen item before it;
 the last item a source returned while it has more (its *boundary*) is never shown, so
 whenever a next page is announced it starts with at least that item — a page never
-leads to an empty one. A source with a filter (not a key condition) may return fewer
-than ``size + 1`` of a Query page's items, so it is read on, in growing steps, until it
-has them or ends: the one case that costs more than one Query page per index, and what
-those filters skip is little (running sessions among closed ones, a status among one
-client's invoices).
+leads to an empty one. A source is a key condition only, never a filter: a filter could
+leave a Query page without an item to show, and reading on would cost more than one
+Query page per index.
 """
 from __future__ import annotations
 
@@ -49,7 +47,6 @@ class Source:
     index: Index | None            # None: the table's own key
     hash_key: Any
     range_key_condition: Condition | None = None
-    filter_condition: Condition | None = None
 
 
 @dataclass(frozen=True)
@@ -107,54 +104,37 @@ def _start_key(position: dict | None) -> dict | None:
             for name, value in position.items()}
 
 
-def _query(source: Source, descending: bool, limit: int | None, start: dict | None) -> dict:
-    """One Query call's result."""
-    return source.model._get_connection().query(
-        source.hash_key, range_key_condition=source.range_key_condition,
-        filter_condition=source.filter_condition, exclusive_start_key=_start_key(start),
-        index_name=None if source.index is None else source.index.Meta.index_name, limit=limit,
-        scan_index_forward=not descending)
-
-
-def _query_raw(source: Source, descending: bool, limit: int | None,
-               start: dict | None) -> tuple[list[dict], dict | None]:
+def _query(source: Source, descending: bool, limit: int | None,
+           start: dict | None) -> tuple[list[dict], dict | None]:
     """One Query call: the items as DynamoDB wrote them and the LastEvaluatedKey (as a
     position)."""
-    result = _query(source, descending, limit, start)
+    result = source.model._get_connection().query(
+        source.hash_key, range_key_condition=source.range_key_condition,
+        exclusive_start_key=_start_key(start),
+        index_name=None if source.index is None else source.index.Meta.index_name, limit=limit,
+        scan_index_forward=not descending)
     return result.get("Items", []), _as_position(result.get("LastEvaluatedKey"))
 
 
-def _query_page(source: Source, descending: bool, limit: int | None,
-                start: dict | None) -> tuple[list, dict | None, bool]:
-    """One Query call: the items, the LastEvaluatedKey and whether DynamoDB's 1 MB cap (not
-    the limit) ended it."""
-    result = _query(source, descending, limit, start)
-    items = [source.model.from_raw_data(raw) for raw in result.get("Items", [])]
-    last = result.get("LastEvaluatedKey")
-    capped = bool(last) and limit is not None and result.get("ScannedCount", limit) < limit
-    return items, _as_position(last), capped
-
-
 def _identity(item: TableModel) -> tuple:
-    return tuple(item._get_keys().values()) if hasattr(item, "_get_keys") else (id(item),)
+    return tuple(item._get_keys().values())
 
 
-def read_all(listing: Listing, max_bytes: int | None = None) -> list:
+def read_all(listing: Listing) -> list:
     """The complete list: every source read to its end, merged in order.
 
-    Raises :class:`ListTooLong` once the items read pass ``max_bytes`` (DynamoDB's item
-    sizes; default :data:`MAX_READ_BYTES`), so a list too large to answer is refused after a few Query pages instead of
+    Raises :class:`ListTooLong` once the items read pass :data:`MAX_READ_BYTES` (DynamoDB's
+    item sizes), so a list too large to answer is refused after a few Query pages instead of
     being read whole into the function's memory.
     """
-    max_bytes = MAX_READ_BYTES if max_bytes is None else max_bytes
     found: dict[tuple, Any] = {}
     read = 0
     for source in listing.sources:
         start = None
         while True:
-            raw_items, start = _query_raw(source, listing.descending, None, start)
+            raw_items, start = _query(source, listing.descending, None, start)
             read += sum(map(item_bytes, raw_items))
-            if read > max_bytes:
+            if read > MAX_READ_BYTES:
                 raise ListTooLong(read)
             for raw in raw_items:
                 item = source.model.from_raw_data(raw)
@@ -173,20 +153,9 @@ def read_page(listing: Listing, size: int, positions: dict[str, Any] | None) -> 
         start = positions.get(source.name)
         if start == DONE:
             continue
-        read = _Read(source, start)
-        limit, at = size + 1, start
-        while True:
-            items, last, capped = _query_page(source, listing.descending, limit, at)
-            read.items += items
-            read.more = bool(last)
-            # A filter may leave fewer than the page and its boundary: read on (the one
-            # case with more than one Query page), in growing steps, but past a 1 MB page
-            # only while it has not yet two items (one to show, one to hold back).
-            if not last or source.filter_condition is None or len(read.items) > size \
-                    or (capped and len(read.items) >= 2):
-                break
-            at, limit = last, limit * 4
-        reads.append(read)
+        raw_items, last = _query(source, listing.descending, size + 1, start)
+        reads.append(_Read(source, start, [source.model.from_raw_data(r) for r in raw_items],
+                           more=bool(last)))
 
     def before(a, b) -> bool:  # a comes before b in the list's order
         return key(a) > key(b) if listing.descending else key(a) < key(b)

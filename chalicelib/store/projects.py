@@ -174,10 +174,5 @@ def visible_projects(user_id: int, team_ids: Iterable[int]) -> list[Project]:
     return pages.read_all(listing(user_id, team_ids))
 
 
-def visible_projects_page(user_id: int, team_ids: Iterable[int], size: int,
-                          positions: dict | None) -> pages.Page:
-    return pages.read_page(listing(user_id, team_ids), size, positions)
-
-
 def projects_of_client(client_id: str) -> list[Project]:
     return list(Project.by_client.query(client_id))

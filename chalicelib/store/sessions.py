@@ -1,12 +1,15 @@
-"""Tracked sessions in DynamoDB: the user's list, the running ones, and a project's by start time.
+"""Tracked sessions in DynamoDB: the user's lists, and a project's sessions by start time.
 
-The user's lists are read from indexes sorted by ``start_key`` (start time, then id), so
-each filter is a key condition: ``by_user`` (all), ``running`` (``running_user_id``
-exists only while a session runs), ``by_user_project`` (one project); the
-``started_after``/``started_before`` window is a range on the sort key. The only
-filter expressions left skip running sessions (``active=false``) or another project's
-running ones, so a page never reads far past what it shows. The ``by_project`` index
-projects only the times: it is what invoicing reads, a bounded window of it per project. Writes that race are conditional
+The user's lists are read from four sparse indexes sorted by ``start_key`` (start time,
+then id): a session is in ``running`` and ``running_by_project`` while it runs, then in
+``closed`` and ``closed_by_project``. So every filter is a key condition and a page
+costs one Query page per index it reads: ``active`` picks the state, ``project_id`` the
+by-project pair, no ``active`` merges both states, and ``started_after``/
+``started_before`` is a range on the sort key. A close moves a session between the
+pairs in its one UpdateItem: the closed keys are its user id (known to the caller) and
+a copy of its static ``user_project`` (``SET closed_user_project = user_project``), so
+the close needs no read. The ``by_project`` index projects only the times: it is what
+invoicing reads, a bounded window of it per project. Writes that race are conditional
 and answer in the session's own terms (:func:`close` → :class:`Closed`,
 :class:`AlreadyClosed`, :class:`NotStarted` or :class:`Missing`).
 """
@@ -27,15 +30,6 @@ from chalicelib.store.base import (StageTableMeta, TableModel, condition_failed,
                                    time_key, update_actions)
 
 
-class _ByUser(GlobalSecondaryIndex):
-    class Meta:
-        index_name = "by_user"
-        projection = AllProjection()
-
-    user_id = NumberAttribute(hash_key=True)
-    start_key = UnicodeAttribute(range_key=True)
-
-
 class _Running(GlobalSecondaryIndex):
     class Meta:
         index_name = "running"
@@ -45,12 +39,30 @@ class _Running(GlobalSecondaryIndex):
     start_key = UnicodeAttribute(range_key=True)
 
 
-class _ByUserProject(GlobalSecondaryIndex):
+class _Closed(GlobalSecondaryIndex):
     class Meta:
-        index_name = "by_user_project"
+        index_name = "closed"
         projection = AllProjection()
 
-    user_project = UnicodeAttribute(hash_key=True)
+    closed_user_id = NumberAttribute(hash_key=True)
+    start_key = UnicodeAttribute(range_key=True)
+
+
+class _RunningByProject(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "running_by_project"
+        projection = AllProjection()
+
+    running_user_project = UnicodeAttribute(hash_key=True)
+    start_key = UnicodeAttribute(range_key=True)
+
+
+class _ClosedByProject(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "closed_by_project"
+        projection = AllProjection()
+
+    closed_user_project = UnicodeAttribute(hash_key=True)
     start_key = UnicodeAttribute(range_key=True)
 
 
@@ -75,13 +87,18 @@ class Session(TableModel):
     end_time = UTCDateTimeAttribute(null=True)
     description = UnicodeAttribute(default="")
     started_via = UnicodeAttribute(default="api")
-    running_user_id = NumberAttribute(null=True)
     start_key = UnicodeAttribute()  # the user's lists' order: start time, then id
-    user_project = UnicodeAttribute()  # "<user id>#<project id>"
+    user_project = UnicodeAttribute()  # "<user id>#<project id>": what a close copies
+    # The lists' keys: the running pair while the session runs, then the closed pair.
+    running_user_id = NumberAttribute(null=True)
+    running_user_project = UnicodeAttribute(null=True)
+    closed_user_id = NumberAttribute(null=True)
+    closed_user_project = UnicodeAttribute(null=True)
 
-    by_user = _ByUser()
     running = _Running()
-    by_user_project = _ByUserProject()
+    closed = _Closed()
+    running_by_project = _RunningByProject()
+    closed_by_project = _ClosedByProject()
     by_project = _ByProject()
 
     @property
@@ -138,12 +155,12 @@ def build(*, user_id: int, project_id: str, start_time: datetime, end_time: date
           description: str = "", started_via: str = "api") -> Session:
     """A new session as it is stored, its index keys included (not yet written)."""
     session_id = str(uuid.uuid4())
+    user_project = _user_project(user_id, project_id)
     return Session(session_id, user_id=user_id, project_id=project_id,
                    start_time=start_time, end_time=end_time, description=description,
-                   started_via=started_via,
-                   running_user_id=user_id if end_time is None else None,
-                   start_key=ordered_key(start_time, session_id),
-                   user_project=_user_project(user_id, project_id))
+                   started_via=started_via, start_key=ordered_key(start_time, session_id),
+                   user_project=user_project,
+                   **_state_keys(user_id, user_project, running=end_time is None))
 
 
 def create(*, user_id: int, project_id: str, start_time: datetime, end_time: datetime | None,
@@ -164,7 +181,7 @@ def close(session_id: str, user_id: int, at: datetime) -> CloseResult:
     session = Session(session_id)
     try:
         session.update(
-            actions=[Session.end_time.set(at), Session.running_user_id.remove()],
+            actions=[Session.end_time.set(at), *_closing_actions(user_id)],
             condition=(Session.user_id == user_id) & Session.end_time.does_not_exist()
             & (Session.start_time <= at))
     except UpdateError as exc:
@@ -187,12 +204,14 @@ def amend(session: Session, changes: dict) -> Session | None:
     updated session, or None when it was closed or deleted meanwhile (read it again).
     """
     changes = dict(changes)
-    if "project_id" in changes:
-        changes["user_project"] = _user_project(int(session.user_id), changes["project_id"])
-    actions = update_actions(Session, changes)
+    user_id = int(session.user_id)
     was_running = session.end_time is None
-    if "end_time" in changes and was_running:
-        actions.append(Session.running_user_id.remove())
+    running = was_running and "end_time" not in changes
+    if "project_id" in changes or running != was_running:
+        user_project = _user_project(user_id, changes.get("project_id", session.project_id))
+        changes.update(user_project=user_project,
+                       **_state_keys(user_id, user_project, running=running))
+    actions = update_actions(Session, changes)
     unchanged = Session.end_time.does_not_exist() if was_running else Session.end_time.exists()
     try:
         session.update(actions=actions, condition=(Session.user_id == int(session.user_id))
@@ -219,6 +238,21 @@ def _user_project(user_id: int, project_id: str) -> str:
     return f"{user_id}#{project_id}"
 
 
+def _state_keys(user_id: int, user_project: str, *, running: bool) -> dict:
+    """The list indexes' keys of a running or a closed session (the other pair absent)."""
+    return {"running_user_id": user_id if running else None,
+            "running_user_project": user_project if running else None,
+            "closed_user_id": None if running else user_id,
+            "closed_user_project": None if running else user_project}
+
+
+def _closing_actions(user_id: int) -> list:
+    """Move a running session to the closed pair without reading it (see the module doc)."""
+    return [Session.running_user_id.remove(), Session.running_user_project.remove(),
+            Session.closed_user_id.set(user_id),
+            Session.closed_user_project.set(Session.user_project)]
+
+
 def listing(user_id: int, *, active: bool | None = None, project_id: str | None = None,
             started_after: datetime | None = None,
             started_before: datetime | None = None) -> pages.Listing:
@@ -230,27 +264,22 @@ def listing(user_id: int, *, active: bool | None = None, project_id: str | None 
         start = Session.start_key >= time_key(started_after)
     elif started_before is not None:
         start = Session.start_key < time_key(started_before)
-    if active is True:
-        source = pages.Source("running", Session, Session.running, user_id, start,
-                              None if project_id is None else Session.project_id == project_id)
-    elif project_id is not None:
-        source = pages.Source("by_user_project", Session, Session.by_user_project,
-                              _user_project(user_id, project_id), start,
-                              Session.end_time.exists() if active is False else None)
+    if project_id is None:
+        states = {"running": (Session.running, user_id), "closed": (Session.closed, user_id)}
     else:
-        source = pages.Source("by_user", Session, Session.by_user, user_id, start,
-                              Session.end_time.exists() if active is False else None)
-    return pages.Listing((source,), order=lambda s: s.start_key, descending=True)
+        user_project = _user_project(user_id, project_id)
+        states = {"running": (Session.running_by_project, user_project),
+                  "closed": (Session.closed_by_project, user_project)}
+    if active is not None:
+        del states["closed" if active else "running"]
+    sources = tuple(pages.Source(name, Session, index, key, start)
+                    for name, (index, key) in states.items())
+    return pages.Listing(sources, order=lambda s: s.start_key, descending=True)
 
 
 def sessions_of(user_id: int, **filters) -> list[Session]:
     """The complete list (see :func:`listing`)."""
     return pages.read_all(listing(user_id, **filters))
-
-
-def sessions_page(user_id: int, size: int, positions: dict | None, **filters) -> pages.Page:
-    """One page of the list (see :func:`listing`) from ``positions``."""
-    return pages.read_page(listing(user_id, **filters), size, positions)
 
 
 def closed_spans(project_id: str, earliest_start: datetime, before: datetime,

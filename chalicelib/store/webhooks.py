@@ -135,10 +135,6 @@ def subscriptions_of_key(key_id: str) -> list[Subscription]:
     return pages.read_all(listing(key_id))
 
 
-def subscriptions_page(key_id: str, size: int, positions: dict | None) -> pages.Page:
-    return pages.read_page(listing(key_id), size, positions)
-
-
 def subscribers(event: str, user_ids: Iterable[int], organisation_id: int | None) -> list[str]:
     """Ids of the subscriptions to ``event`` of these users or of this organisation."""
     found: list[str] = []

@@ -56,18 +56,16 @@ def walk(api: ApiClient, path: str, page_size: int, limit: int = 500) -> list[li
     raise AssertionError("too many pages")
 
 
-def assert_pages_make_the_list(api: ApiClient, path: str, sizes=(1, 2, 3, 7, 1000),
-                               full: bool = True) -> list:
-    """Pages of every size make the complete list. ``full``: pages before the last hold
-    exactly ``page_size`` items (a filter that is not a key condition may shorten them)."""
+def assert_pages_make_the_list(api: ApiClient, path: str, sizes=(1, 2, 3, 7, 1000)) -> list:
+    """Pages of every size make the complete list; pages before the last hold exactly
+    ``page_size`` items."""
     complete = api.get(path)
     assert complete.status_code == 200 and complete.header("Link") is None
     everything = complete.json()
     for size in sizes:
         found = walk(api, path, size)
         assert [item for page in found for item in page] == everything, size
-        if full:
-            assert all(len(page) == size for page in found[:-1])
+        assert all(len(page) == size for page in found[:-1])
         assert found[-1] or everything == []  # only an empty list has an empty (first) page
     return everything
 
@@ -89,15 +87,17 @@ def sessions(api) -> list[dict]:
     return made
 
 
+def session_filters(project: str) -> tuple[str, ...]:
+    return ("", "?active=true", "?active=false", f"?project_id={project}",
+            f"?project_id={project}&active=false", f"?project_id={project}&active=true",
+            f"?started_after={iso(START + timedelta(hours=1))}",
+            f"?started_before={iso(START + timedelta(hours=2))}&active=false")
+
+
 def test_sessions_pages_in_every_filter(api, sessions):
     project = sessions[0]["project_id"]  # three running sessions and two closed ones
-    keyed = ("", "?active=true", f"?project_id={project}",
-             f"?started_after={iso(START + timedelta(hours=1))}")
-    filtered = ("?active=false", f"?project_id={project}&active=false",
-                f"?project_id={project}&active=true",
-                f"?started_before={iso(START + timedelta(hours=2))}&active=false")
-    for query in keyed + filtered:
-        listed = assert_pages_make_the_list(api, f"/sessions/{query}", full=query in keyed)
+    for query in session_filters(project):
+        listed = assert_pages_make_the_list(api, f"/sessions/{query}")
         assert listed, query
 
 
@@ -138,8 +138,8 @@ def test_clients_invoices_webhooks_and_line_items_page(api):
     api.post(f"/invoices/{invoices[0]['id']}/mark_paid/")
     assert len(assert_pages_make_the_list(api, "/invoices/")) == 3
     assert len(assert_pages_make_the_list(api, "/invoices/?status=draft")) == 2
-    assert len(assert_pages_make_the_list(api, f"/invoices/?client_id={client}&status=paid",
-                                          full=False)) == 1
+    assert len(assert_pages_make_the_list(api, f"/invoices/?client_id={client}&status=paid")) == 1
+    assert len(assert_pages_make_the_list(api, f"/invoices/?client_id={client}")) == 3
     lines = assert_pages_make_the_list(api, f"/invoices/{invoices[1]['id']}/line_items/")
     assert [line["project_name"] for line in lines] == ["P0", "P1", "P2", "P3"]
     for n in range(4):
@@ -152,18 +152,47 @@ def test_an_empty_list_is_one_empty_page(api):
     assert (response.status_code, response.json(), response.header("Link")) == (200, [], None)
 
 
-def test_a_page_reads_one_query_page(api, sessions, monkeypatch):
+def test_every_page_of_every_filter_reads_one_query_page_per_index(api, sessions,
+                                                                    monkeypatch):
+    """SPEC section 7: each filter is a key condition, so no page reads on past one Query
+    page (its size and one more, to know there is a next) of each index it reads."""
     from chalicelib.store import pages as store_pages
+    client = api.post("/clients/", {"name": "Acme"}).json()["id"]
+    project = api.post("/projects/", {"name": "Billed", "client_id": client}).json()["id"]
+    api.post("/sessions/", {"project_id": project, "start_time": "2026-06-02T09:00:00Z",
+                            "end_time": "2026-06-02T10:00:00Z"})
+    invoices = [api.post("/invoices/", {"client_id": client, "period_start": "2026-06-01",
+                                        "period_end": "2026-06-30"}).json() for _ in range(4)]
+    api.post(f"/invoices/{invoices[0]['id']}/send/")
+    api.post(f"/invoices/{invoices[1]['id']}/mark_paid/")
     calls = []
-    real = store_pages._query_page
+    real = store_pages._query
 
-    def counted(*args, **kwargs):
-        calls.append(args[2])  # the Limit
-        return real(*args, **kwargs)
+    def counted(source, descending, limit, start):
+        calls.append((source.index.Meta.index_name if source.index else "table", limit))
+        return real(source, descending, limit, start)
 
-    monkeypatch.setattr(store_pages, "_query_page", counted)
-    api.get("/sessions/?page_size=4")
-    assert calls == [5]  # one Query page: the page and one more to know there is a next
+    monkeypatch.setattr(store_pages, "_query", counted)
+    lists = [f"/sessions/{q}" for q in session_filters(sessions[0]["project_id"])] + [
+        f"/invoices/{q}" for q in ("", "?status=draft", f"?client_id={client}",
+                                   f"?client_id={client}&status=sent")]
+    for path in lists:
+        for size in (1, 2):
+            separator = "&" if "?" in path else "?"
+            response = api.get(f"{path}{separator}page_size={size}")
+            for _ in range(20):
+                assert response.status_code == 200, response.text
+                indexes = [index for index, _ in calls]
+                assert len(indexes) == len(set(indexes)), (path, calls)
+                assert {limit for _, limit in calls} == {size + 1}, (path, calls)
+                calls.clear()
+                url = next_url(response)
+                if url is None:
+                    break
+                parts = urlsplit(url)
+                response = api.get(f"{parts.path}?{parts.query}")
+            else:
+                raise AssertionError(f"too many pages of {path}")
 
 
 # --- the query parameters ----------------------------------------------------------------

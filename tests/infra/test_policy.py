@@ -265,6 +265,7 @@ def recorded(gateway, make_account, receiver, monkeypatch) -> CallRecorder:
         call("GET", "/sessions/")
         call("GET", "/sessions/", "/sessions/?active=true")
         call("GET", "/sessions/", f"/sessions/?active=false&project_id={project['id']}")
+        call("GET", "/sessions/", f"/sessions/?active=true&project_id={project['id']}")
         call("GET", "/sessions/{session_id}/", f"/sessions/{logged['id']}/")
         call("PATCH", "/sessions/{session_id}/", f"/sessions/{logged['id']}/",
              {"description": "Design review"})

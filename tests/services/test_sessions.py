@@ -18,7 +18,6 @@ from tests.services.conftest import NOW, UTC, caller_of, clock, clock_at, unread
 NOW_SECOND = NOW.replace(microsecond=0)
 
 
-
 @pytest.fixture
 def project(caller):
     """A project of the default caller."""

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from chalicelib.store import deliveries
+from chalicelib.store import deliveries, pages
 from chalicelib.store import webhooks as store
 from chalicelib.store.deliveries import Attempt, DeliveryAttempt
 
@@ -64,7 +64,7 @@ def test_the_log_is_newest_first_ties_by_id_descending_and_pages_exactly():
     assert [a.id for a in deliveries.attempts_of(sub.id)] == expected
     seen, positions = [], None
     while True:
-        page = deliveries.attempts_page(sub.id, 3, positions)
+        page = pages.read_page(deliveries.listing(sub.id), 3, positions)
         seen.append([a.id for a in page.items])
         if page.positions is None:
             break

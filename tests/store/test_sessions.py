@@ -204,7 +204,7 @@ def test_sessions_of_lists_newest_start_first_with_ties_by_id_descending(dynamod
     dynamodb_calls.clear()
     listed = [s.id for s in store.sessions_of(ALICE)]
     assert listed == [late.id, *sorted((s.id for s in tied), reverse=True), early.id]
-    assert dynamodb_calls.operations == ["Query"]
+    assert dynamodb_calls.operations == ["Query", "Query"]  # the running and the closed ones
 
 
 def test_sessions_of_filters_by_state_and_project():
