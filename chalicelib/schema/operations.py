@@ -139,8 +139,7 @@ OPERATIONS: dict[str, Operation] = {
     "update_session": Operation(
         "Sessions", "Update a session",
         "Changes only `end_time`, `description` and `project_id`.",
-        response="Session", body="SessionUpdate", body_example={"description": "Kick-off call"},
-        busy=True),
+        response="Session", body="SessionUpdate", body_example={"description": "Kick-off call"}),
     "delete_session": Operation(
         "Sessions", "Delete a session", "Permanently deletes the session. No body."),
     "close_session": Operation(

@@ -14,15 +14,13 @@ from typing import Callable, Mapping
 from chalicelib.auth.caller import Caller
 from chalicelib.domain import schemas
 from chalicelib.domain.timestamps import Clock, to_utc, utc_now
-from chalicelib.errors import NotFound, ServiceBusy
+from chalicelib.errors import NotFound
 from chalicelib.services import listing
 from chalicelib.services.projects import visible_project
 from chalicelib.store import projects as project_store
 from chalicelib.store import sessions as store
 from chalicelib.store.projects import Project
 from chalicelib.store.sessions import Session
-
-MAX_PATCH_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -132,7 +130,10 @@ def update_session(caller: Caller, session_id: str,
                             {"end_time": end_time_error,
                              "project_id": _project_lookup(caller, found)}, partial=True)
     project: Project | None = found.get("project")
-    for _ in range(MAX_PATCH_ATTEMPTS):
+    # A session changes state once (running to closed) and amendments of one state do not
+    # clash, so losing the race once means it closed meanwhile: read it again and apply
+    # the changes to the closed session. Losing twice means it was deleted meanwhile.
+    for _ in range(2):
         if not data:
             return SessionView(session, _name_of(session.project_id))
         was_running = session.end_time is None
@@ -145,8 +146,7 @@ def update_session(caller: Caller, session_id: str,
                 return _closed_view(updated)  # its length may be new to its project
             return SessionView(updated, _name_of(updated.project_id))
         session = _own(caller, session_id)  # closed or deleted meanwhile: read again
-    # lost the race with concurrent changes MAX_PATCH_ATTEMPTS times: nothing was changed
-    raise ServiceBusy()
+    raise NotFound()  # deleted after it was read again
 
 
 def delete_session(caller: Caller, session_id: str) -> None:

@@ -105,17 +105,47 @@ def test_concurrent_patches_of_end_time_all_apply_and_close_once(api, project, e
     assert {c.event for c in events} <= {"session.closed", "session.updated"}
 
 
-def test_a_patch_that_keeps_losing_races_answers_503_and_changes_nothing(api, project,
-                                                                         monkeypatch):
-    """Unreachable with today's rules (a session closes once, then amendments cannot clash),
-    so a store that always reports a lost race stands in: the caller gets a retryable 503."""
+def test_a_patch_that_loses_to_a_close_then_a_delete_answers_404_and_writes_nothing(
+        api, project, events, monkeypatch):
+    """The last race a PATCH can lose: the session is closed after it was read (so the
+    PATCH reads it again) and deleted after that (so the second try finds nothing)."""
     from chalicelib.store import sessions as session_store
     session = api.post("/sessions/", {"project_id": project["id"]}).json()
-    tries = []
-    monkeypatch.setattr(session_store, "amend", lambda *args: tries.append(args) or None)
+    real_amend, tries = session_store.amend, []
+
+    def amend_after_a_rival(found, changes):
+        tries.append(found.end_time)
+        if len(tries) == 1:
+            session_store.close(found.id, int(found.user_id), found.start_time)
+        else:
+            assert session_store.delete(found.id, int(found.user_id))
+        return real_amend(found, changes)
+
+    monkeypatch.setattr(session_store, "amend", amend_after_a_rival)
+    events.clear()
     response = api.patch(f"/sessions/{session['id']}/", {"description": "changed"})
-    assert (response.status_code, response.json()) == (
-        503, {"detail": "Too many concurrent changes; retry shortly."})
-    assert response.headers["Retry-After"] == "1"
-    assert len(tries) > 1
-    assert api.get(f"/sessions/{session['id']}/").json() == session
+    assert (response.status_code, response.json()) == (404, {"detail": "Not found."})
+    assert tries[0] is None and tries[1] is not None  # the second try saw the closed session
+    monkeypatch.undo()
+    assert api.get(f"/sessions/{session['id']}/").status_code == 404
+    assert [e.event for e in events] == ["session.closed", "session.deleted"]  # the rivals'
+
+
+def test_a_patch_that_loses_to_a_close_applies_to_the_closed_session(api, project, events,
+                                                                     monkeypatch):
+    from chalicelib.store import sessions as session_store
+    session = api.post("/sessions/", {"project_id": project["id"]}).json()
+    real_amend, tries = session_store.amend, []
+
+    def amend_after_a_close(found, changes):
+        tries.append(found.end_time)
+        if len(tries) == 1:
+            session_store.close(found.id, int(found.user_id), found.start_time)
+        return real_amend(found, changes)
+
+    monkeypatch.setattr(session_store, "amend", amend_after_a_close)
+    response = api.patch(f"/sessions/{session['id']}/", {"description": "changed"})
+    assert response.status_code == 200, response.text
+    assert len(tries) == 2
+    assert (response.json()["description"], response.json()["end_time"]) == (
+        "changed", session["start_time"])
