@@ -9,6 +9,7 @@ project's whole history.
 """
 from __future__ import annotations
 
+import contextvars
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -105,7 +106,11 @@ def _tracked_spans(projects: Iterable[Project],
     if len(projects) <= 1:
         return [span for project in projects for span in spans_of(project)]
     with ThreadPoolExecutor(max_workers=min(SPAN_READERS, len(projects))) as pool:
-        return [span for spans in pool.map(spans_of, projects) for span in spans]
+        # each read in a copy of this context, so the request's call count sees it (a
+        # thread does not inherit its submitter's context)
+        futures = [pool.submit(contextvars.copy_context().run, spans_of, project)
+                   for project in projects]
+        return [span for future in futures for span in future.result()]
 
 
 def require_organisation(caller: Caller) -> None:

@@ -161,6 +161,29 @@ def test_concurrent_requests_count_only_their_own_calls(gateway, account, logs):
     assert len(by_route["/api/v1/sessions"]) == 1  # the same calls every time
 
 
+def test_a_request_counts_the_calls_its_worker_threads_make(api, logs):
+    """An invoice of two projects reads their sessions on two threads; the request's line
+    counts those reads as it counts the one read of a one-project invoice."""
+    client = api.post("/clients/", {"name": "Globex Corp"}).json()
+    projects = [api.post("/projects/", {"name": name, "hourly_rate": "120.00",
+                                        "client_id": client["id"]}).json()
+                for name in ("One", "Two")]
+    others = api.post("/clients/", {"name": "Initech"}).json()
+    alone = api.post("/projects/", {"name": "Alone", "hourly_rate": "120.00",
+                                    "client_id": others["id"]}).json()
+    for project in [*projects, alone]:
+        api.post("/sessions/", {"project_id": project["id"], "start_time": "2026-06-02T09:00:00Z",
+                                "end_time": "2026-06-02T10:00:00Z"})
+    logs.clear()
+    for billed in (others, client):
+        assert api.post("/invoices/", {"client_id": billed["id"], "period_start": "2026-06-01",
+                                       "period_end": "2026-06-30"}).status_code == 201
+    one, two = lines(logs, observability.REQUEST_MESSAGE)
+    assert two["aws_operations"].count("dynamodb:Query") == \
+        one["aws_operations"].count("dynamodb:Query") + 1
+    assert two["aws_calls"] == len(two["aws_operations"])
+
+
 def test_only_calls_made_inside_the_block_and_on_its_thread_are_counted(aws):
     sqs = aws_module.client("sqs")
     sqs.list_queues()  # before: not counted
