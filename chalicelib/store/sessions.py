@@ -7,8 +7,8 @@ costs one Query page per index it reads: ``active`` picks the state, ``project_i
 by-project pair, no ``active`` merges both states, and ``started_after``/
 ``started_before`` is a range on the sort key. A close moves a session between the
 pairs in its one UpdateItem: the closed keys are its user id (known to the caller) and
-a copy of its static ``user_project`` (``SET closed_user_project = user_project``), so
-the close needs no read. The ``by_project`` index projects only the times: it is what
+a copy of its running by-project key (``SET closed_user_project =
+running_user_project``), so the close needs no read, and no item stores a key twice. The ``by_project`` index projects only the times: it is what
 invoicing reads, a bounded window of it per project. Writes that race are conditional
 and answer in the session's own terms (:func:`close` → :class:`Closed`,
 :class:`AlreadyClosed`, :class:`NotStarted` or :class:`Missing`).
@@ -88,8 +88,8 @@ class Session(TableModel):
     description = UnicodeAttribute(default="")
     started_via = UnicodeAttribute(default="api")
     start_key = UnicodeAttribute()  # the user's lists' order: start time, then id
-    user_project = UnicodeAttribute()  # "<user id>#<project id>": what a close copies
-    # The lists' keys: the running pair while the session runs, then the closed pair.
+    # The lists' keys: the running pair while the session runs, then the closed pair
+    # (the by-project keys are "<user id>#<project id>").
     running_user_id = NumberAttribute(null=True)
     running_user_project = UnicodeAttribute(null=True)
     closed_user_id = NumberAttribute(null=True)
@@ -159,7 +159,6 @@ def build(*, user_id: int, project_id: str, start_time: datetime, end_time: date
     return Session(session_id, user_id=user_id, project_id=project_id,
                    start_time=start_time, end_time=end_time, description=description,
                    started_via=started_via, start_key=ordered_key(start_time, session_id),
-                   user_project=user_project,
                    **_state_keys(user_id, user_project, running=end_time is None))
 
 
@@ -206,12 +205,14 @@ def amend(session: Session, changes: dict) -> Session | None:
     changes = dict(changes)
     user_id = int(session.user_id)
     was_running = session.end_time is None
-    running = was_running and "end_time" not in changes
-    if "project_id" in changes or running != was_running:
-        user_project = _user_project(user_id, changes.get("project_id", session.project_id))
-        changes.update(user_project=user_project,
-                       **_state_keys(user_id, user_project, running=running))
-    actions = update_actions(Session, changes)
+    closing = was_running and "end_time" in changes
+    moves = []
+    if "project_id" in changes:
+        changes.update(_state_keys(user_id, _user_project(user_id, changes["project_id"]),
+                                   running=was_running and not closing))
+    elif closing:  # the project as stored, not as read: another PATCH may have moved it
+        moves = _closing_actions(user_id)
+    actions = update_actions(Session, changes) + moves
     unchanged = Session.end_time.does_not_exist() if was_running else Session.end_time.exists()
     try:
         session.update(actions=actions, condition=(Session.user_id == int(session.user_id))
@@ -247,10 +248,12 @@ def _state_keys(user_id: int, user_project: str, *, running: bool) -> dict:
 
 
 def _closing_actions(user_id: int) -> list:
-    """Move a running session to the closed pair without reading it (see the module doc)."""
-    return [Session.running_user_id.remove(), Session.running_user_project.remove(),
-            Session.closed_user_id.set(user_id),
-            Session.closed_user_project.set(Session.user_project)]
+    """Move a running session to the closed pair without reading it (see the module doc):
+    DynamoDB evaluates every operand against the item as it was, so the by-project key is
+    copied before it is removed."""
+    return [Session.closed_user_id.set(user_id),
+            Session.closed_user_project.set(Session.running_user_project),
+            Session.running_user_id.remove(), Session.running_user_project.remove()]
 
 
 def listing(user_id: int, *, active: bool | None = None, project_id: str | None = None,

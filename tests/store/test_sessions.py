@@ -142,6 +142,36 @@ def test_amend_setting_end_time_closes_and_leaves_the_running_index():
     assert store.get_session(session.id).end_time == NINE + timedelta(hours=3)
 
 
+def listed_under(session_id: str) -> set[tuple]:
+    """Every (active, project) list of ALICE's that shows the session."""
+    return {(active, project) for active in (True, False) for project in (PROJECT, "project-b")
+            if session_id in [s.id for s in store.sessions_of(ALICE, active=active,
+                                                               project_id=project)]}
+
+
+def test_a_close_from_a_stale_read_lists_the_session_under_its_stored_project():
+    """A PATCH moved the running session to another project after this copy was read; a
+    PATCH closing it from the copy must not file it under the project it was read with."""
+    stale = start()
+    store.amend(store.get_session(stale.id), {"project_id": "project-b"})
+    assert store.amend(stale, {"end_time": NINE + timedelta(hours=1)}) is not None
+    assert listed_under(stale.id) == {(False, "project-b")}
+    [closed] = store.sessions_of(ALICE, active=False)
+    assert closed.project_id == "project-b"
+
+
+def test_each_state_stores_one_pair_of_list_keys():
+    session = start()
+    keys = ("running_user_id", "running_user_project", "closed_user_id", "closed_user_project")
+    assert [getattr(store.get_session(session.id), k) for k in keys] == [
+        ALICE, f"{ALICE}#{PROJECT}", None, None]
+    store.close(session.id, ALICE, NINE + timedelta(hours=1))
+    assert [getattr(store.get_session(session.id), k) for k in keys] == [
+        None, None, ALICE, f"{ALICE}#{PROJECT}"]
+    store.amend(store.get_session(session.id), {"project_id": "project-b"})
+    assert listed_under(session.id) == {(False, "project-b")}
+
+
 def test_amend_after_a_concurrent_close_is_none_and_writes_nothing():
     read = start(description="as read")
     store.close(read.id, ALICE, NINE + timedelta(hours=1))
