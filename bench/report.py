@@ -79,7 +79,9 @@ def write_report(path: Path, *, machine: str, small: dict, large: dict, typical:
         f"Every budget met: **{'yes' if met else 'no'}**. Counts identical with the large data"
         f" set: **{'yes' if same else 'no'}**" + (
             " — no cost depends on data the response does not contain." if same
-            else " — these differ: " + ", ".join(f"`{n}`" for n in differing) + ".")
+            else " — these differ: " + ", ".join(f"`{n}`" for n in differing)
+            + " (a next page skips an index its first page finished, so it depends on the"
+            " user's own sessions the first run left, not on other users' data).")
         + " Units identical too: " + (
             f"**no** ({', '.join(f'`{n}`' for n in units_differing)}: they depend on what"
             " the first run left, not on other users' data)." if units_differing else "**yes**.")
