@@ -49,7 +49,10 @@ or a number on input (scientific notation such as `"1e2"` is also accepted).
 answers at most that many items, still a bare array in the same order, plus
 `Link: <next page>; rel="next"` while more remain (the next page's URL carries an opaque
 `cursor` and the same filters). A complete list that would pass 5 MiB gets 400, asking
-for pages. Request bodies are at most 1 MiB (413 beyond).
+for pages. Request bodies are at most 1 MiB (413 beyond, whatever the method).
+
+**Throttling.** Past the stage's request rate or burst, any operation answers 429 with
+`Retry-After: 1`.
 
 **Idempotency (extension).** Any POST may carry an `Idempotency-Key` (1-255 printable
 ASCII). The first answer (2xx or 4xx) is kept for 24 hours per API key; a repeat with the
@@ -162,6 +165,12 @@ def _components() -> dict:
                 "description": ("A body over 1 MiB (1,048,576 bytes); nothing is done: "
                                 f"`{_detail_json(errors.PayloadTooLarge())}`."),
                 "content": _json(detail)},
+            "Throttled": {
+                "description": ("Over the stage's request rate or burst (API Gateway answers "
+                                "before the API runs); retry after `Retry-After` seconds: "
+                                f"`{_detail_json(errors.Throttled())}`."),
+                "headers": {"Retry-After": _ref("headers", "RetryAfter")},
+                "content": _json(detail)},
             "ServiceBusy": {
                 "description": ("The write kept losing races with concurrent writes of the same "
                                 "data (e.g. invoices numbered at once in one organisation); "
@@ -258,8 +267,8 @@ def _operation(view_name: str, method: str, route: Any, path_params: list[str]) 
         result["security"] = []
     if path_params or op.many:
         responses["404"] = _ref("responses", "NotFound")
-    if method in ("POST", "PATCH"):
-        responses["413"] = _ref("responses", "PayloadTooLarge")
+    responses["413"] = _ref("responses", "PayloadTooLarge")  # a body on any method
+    responses["429"] = _ref("responses", "Throttled")
     if method == "POST":
         responses["409"] = _ref("responses", "IdempotencyInProgress")
     if op.body:

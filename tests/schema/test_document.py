@@ -149,6 +149,18 @@ def test_errors_and_extensions_are_described(served):
                 assert {"400", "415"} <= set(responses)
             if "{" in path:
                 assert "404" in responses
+            # any method's body may be too large; the stage may throttle any request
+            assert {"413", "429"} <= set(responses), (method, path)
+
+
+def test_the_throttled_answer_is_the_gateways(served):
+    from chalicelib import errors, gateway
+    throttled = served["components"]["responses"]["Throttled"]
+    configured = gateway.GATEWAY_RESPONSES["THROTTLED"]
+    assert configured.status_code == 429
+    assert f"`{configured.template}`" in throttled["description"]
+    assert errors.Throttled.default_detail in throttled["description"]
+    assert set(throttled["headers"]) == set(configured.headers) == {"Retry-After"}
 
 
 def test_request_bodies_are_the_validators_fields(served):
