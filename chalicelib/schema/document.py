@@ -138,7 +138,8 @@ def _components() -> dict:
             "ValidationFailed": {
                 "description": ("Validation failed: a body keyed by field name (every failing "
                                 "field, header or query parameter), or a `detail` (invalid "
-                                "JSON, an `Idempotency-Key` reused for a different request, a "
+                                "JSON, an `Idempotency-Key` reused for a different request: "
+                                f'`{{"detail": "{idempotency.DIFFERENT_REQUEST}"}}`, a '
                                 "state that forbids the action, or a complete list over 5 MiB: "
                                 f'`{{"detail": "{pages.LIST_TOO_LARGE}"}}`).'),
                 "content": _json({"oneOf": [detail, _ref("schemas", "FieldErrors")]})},
@@ -159,7 +160,8 @@ def _components() -> dict:
                 "headers": {"Allow": _ref("headers", "Allow")},
                 "content": _json(detail)},
             "IdempotencyInProgress": {
-                "description": "A request with this `Idempotency-Key` is still running.",
+                "description": ("A request with this `Idempotency-Key` is still running: "
+                                f'`{{"detail": "{idempotency.IN_PROGRESS}"}}`.'),
                 "content": _json(detail)},
             "PayloadTooLarge": {
                 "description": ("A body over 1 MiB (1,048,576 bytes); nothing is done: "

@@ -153,6 +153,13 @@ def test_errors_and_extensions_are_described(served):
             assert {"413", "429"} <= set(responses), (method, path)
 
 
+def test_the_idempotency_answers_are_quoted(served):
+    from chalicelib.domain import idempotency
+    responses = served["components"]["responses"]
+    assert idempotency.IN_PROGRESS in responses["IdempotencyInProgress"]["description"]
+    assert idempotency.DIFFERENT_REQUEST in responses["ValidationFailed"]["description"]
+
+
 def test_the_throttled_answer_is_the_gateways(served):
     from chalicelib import errors, gateway
     throttled = served["components"]["responses"]["Throttled"]
