@@ -163,29 +163,29 @@ def create_invoice(caller: Caller, body: object, clock: Clock = utc_now) -> Invo
 
 
 def send_invoice(caller: Caller, invoice_id: str) -> Invoice:
-    invoice = _transition(caller, invoice_id, "sent", ("draft", "sent"))
-    if invoice is None:
+    invoice, moved = _transition(caller, invoice_id, "sent", ("draft", "sent"))
+    if not moved:
         raise BadRequest(schemas.INVOICE_NOT_SENDABLE)
     return invoice
 
 
 def mark_paid(caller: Caller, invoice_id: str, clock: Clock = utc_now) -> Invoice:
     """draft/sent → paid with today's date (``invoice.paid``); already paid → unchanged."""
-    paid = _transition(caller, invoice_id, "paid", ("draft", "sent"), paid_date=clock().date())
-    if paid is None:
-        return get_invoice(caller, invoice_id)  # already paid: no change, no event
-    return paid
+    invoice, _ = _transition(caller, invoice_id, "paid", ("draft", "sent"),
+                             paid_date=clock().date())
+    return invoice  # already paid: as it is, no change, no event
 
 
 def _transition(caller: Caller, invoice_id: str, to_status: str, from_statuses: tuple[str, ...],
-                paid_date=None) -> Invoice | None:
-    """The updated invoice, None if it is visible but in another state, else 404."""
+                paid_date=None) -> tuple[Invoice, bool]:
+    """The invoice after the move and whether it moved (it was in another state: as it
+    is, read once); 404 unless visible."""
     checked_id = schemas.path_uuid(invoice_id)
     if checked_id is None or caller.organisation_id is None:
         raise NotFound()
     updated = store.transition(checked_id, caller.organisation_id, to_status, from_statuses,
                                paid_date)
     if updated is None:
-        get_invoice(caller, checked_id)  # 404 unless visible
-    return updated
+        return get_invoice(caller, checked_id), False  # 404 unless visible
+    return updated, True
 

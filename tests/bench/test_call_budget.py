@@ -58,6 +58,16 @@ def test_the_request_path_never_calls_sqs(counted):
     assert not [op for op in summarise(calls)[HANDLER] if not op.startswith("dynamodb.")]
 
 
+def test_paying_a_paid_invoice_reads_it_once(counted):
+    world, client, counter = counted
+    invoice = world.fresh_invoice()
+    assert client.post(f"/invoices/{invoice}/mark_paid/").status_code == 200
+    with counter.counting() as calls:
+        again = client.post(f"/invoices/{invoice}/mark_paid/")
+    assert (again.status_code, again.json()["status"]) == (200, "paid")
+    assert summarise(calls)[HANDLER] == Counter({"dynamodb.UpdateItem": 1, "dynamodb.GetItem": 1})
+
+
 def test_a_fanned_out_event_costs_its_query_and_one_sqs_call_per_ten_subscribers(counted):
     """The fan-out function's cost of one event: the subscribers Query, then the sends."""
     from chalicelib.events import fanout
