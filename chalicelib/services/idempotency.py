@@ -47,7 +47,7 @@ def run_once(api_key_id: str, key: str, request_hash: str, produce: Callable[[],
     Raises ``BadRequest`` when the key was used for a different request and ``Conflict``
     while the first request is still running.
     """
-    record_key = f"{api_key_id}#{key}"
+    record_key = store.record_key(api_key_id, key)
     for _ in range(2):  # a second pass only if a record vanished between claim and read
         now = clock()
         claim_id = str(uuid.uuid4())

@@ -68,6 +68,11 @@ class CorruptRecord(StoreError):
     """A stored body whose parts are missing or do not match its digest."""
 
 
+def record_key(api_key_id: str, key: str) -> str:
+    """The record's table key: an ``Idempotency-Key`` belongs to one API key."""
+    return f"{api_key_id}#{key}"
+
+
 def claim(key: str, request_hash: str, claim_id: str, now: datetime, locked_until: datetime,
           expires_at: datetime) -> bool:
     """Claim ``key`` for a request unless a live record exists (unexpired, and completed or
