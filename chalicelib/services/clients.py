@@ -15,10 +15,9 @@ from chalicelib.store.clients import Client
 
 
 def get_client(caller: Caller, client_id: str) -> Client:
-    client_id = schemas.path_uuid(client_id)
-    client = store.get_client(client_id) if client_id else None
-    if client is None or caller.organisation_id is None or \
-            int(client.organisation_id) != caller.organisation_id:
+    checked_id = schemas.path_uuid(client_id)
+    client = organisation_client(caller, checked_id) if checked_id else None
+    if client is None:
         raise NotFound()
     return client
 
