@@ -192,7 +192,7 @@ def _run_once(request: ApiRequest, key: str, respond: Callable[[], Response]) ->
 
     def produce():
         response = respond()
-        body = response.body if isinstance(response.body, str) else json.dumps(response.body)
+        body = response.body if isinstance(response.body, str) else errors.json_text(response.body)
         return idempotency.Answer(response.status_code, dict(response.headers), body)
 
     answer = idempotency.run_once(request.caller.key_id, key, request_hash, produce)

@@ -68,8 +68,3 @@ def hash_secret(secret: str) -> str:
 def secret_matches(secret: str, stored_hash: str) -> bool:
     """Constant-time comparison of a presented secret with the stored hash."""
     return hmac.compare_digest(hash_secret(secret), stored_hash)
-
-
-def redact(key_id: str) -> str:
-    """A loggable form of a key: its public id only, never the secret."""
-    return f"tk_live_{key_id}_****"

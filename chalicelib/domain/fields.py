@@ -76,8 +76,9 @@ class Field:
         self.allow_null = allow_null
 
     def get_default(self) -> object:
-        """The default value; a callable default (e.g. ``utc_now``) is called each time."""
-        return self.default() if callable(self.default) else self.default
+        """The default value (a constant: a moment such as "now" comes from the service's
+        clock, never from a default)."""
+        return self.default
 
     def clean(self, value: object) -> object:
         """Validate one present value: null handling, then the type's conversion."""

@@ -321,7 +321,7 @@ def field_schema(field: f.Field) -> dict:
         schema = {"anyOf": [*schema["anyOf"], {"type": "null"}]} if "anyOf" in schema \
             else {"anyOf": [schema, {"type": "null"}]}
     default = field.default
-    if default is not None and not callable(default) and default is not f._MISSING:
+    if default is not None and default is not f._MISSING:
         schema["default"] = str(default) if isinstance(default, decimal.Decimal) else default
     elif default is None and field.allow_null:
         schema["default"] = None
