@@ -7,7 +7,6 @@ from decimal import Decimal
 import pytest
 
 from chalicelib.domain import fields as f
-from chalicelib.domain.timestamps import utc_now
 from chalicelib.errors import ValidationError
 
 U1 = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
@@ -94,11 +93,6 @@ def test_optional_field_without_default_is_absent():
 def test_required_with_default_can_be_forced():
     schema = f.Schema({"x": f.Char(required=True, default="d")})
     assert errors_of(schema, {}) == {"x": ["This field is required."]}
-
-
-def test_callable_default_is_called():
-    schema = f.Schema({"start_time": f.DateTime(default=utc_now)})
-    assert schema.validate({})["start_time"].tzinfo is timezone.utc
 
 
 def test_null_rejected_unless_allowed():
