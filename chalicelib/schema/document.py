@@ -4,7 +4,7 @@ Generated, not hand-kept, because every part already has one source in the code:
 route table (methods, paths, path parameters, success status, which routes need a key)
 is ``app.routes``; request bodies are the validators of :mod:`chalicelib.domain.schemas`
 (translated by :mod:`.bodies`, so a new field or rule reaches the schema by itself);
-response bodies sit next to their serializers. A hand-kept YAML file would be a second
+response bodies are :mod:`.responses`. A hand-kept YAML file would be a second
 copy of all three. What is left to say in words lives in :mod:`.operations`, and a test
 fails when a route has no entry there or an entry has no route.
 

@@ -3,8 +3,8 @@
 Keyed by the route's view name (its ``operationId``). The route table itself (methods,
 paths, path parameters, success status, whether a key is needed) comes from
 ``app.routes``; a test fails when a route has no entry here or an entry has no route.
-Request bodies are the validators' own schemas and responses the schemas kept next to
-the serializers, so this table only names them.
+Request bodies are the validators' own schemas and responses the schemas of
+:mod:`.responses`, so this table only names them.
 """
 from __future__ import annotations
 

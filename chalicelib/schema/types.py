@@ -1,7 +1,7 @@
 """JSON Schema pieces (OpenAPI 3.1 dialect) for what the API sends: ids, times, money, errors.
 
-Plain dicts with no imports beyond the standard library, so the API modules can keep
-each response's schema next to its serializer without slowing a cold start.
+Plain dicts with no imports beyond the standard library: the pieces the response
+schemas (:mod:`.responses`) and the document's shared components (:mod:`.document`) use.
 """
 from __future__ import annotations
 
