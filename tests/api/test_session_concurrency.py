@@ -105,46 +105,51 @@ def test_concurrent_patches_of_end_time_all_apply_and_close_once(api, project, e
     assert {c.event for c in events} <= {"session.closed", "session.updated"}
 
 
-def test_a_patch_that_loses_to_a_close_then_a_delete_answers_404_and_writes_nothing(
-        api, project, events, monkeypatch):
-    """The last race a PATCH can lose: the session is closed after it was read (so the
-    PATCH reads it again) and deleted after that (so the second try finds nothing)."""
+def patch_after_rivals(api, project, monkeypatch, rivals: list) -> tuple:
+    """PATCH a new running session's description while ``rivals`` (store calls on the
+    session as the PATCH read it) run between each of its reads and its write; the
+    response, the session and the end_time of each copy the PATCH wrote from."""
     from chalicelib.store import sessions as session_store
     session = api.post("/sessions/", {"project_id": project["id"]}).json()
     real_amend, tries = session_store.amend, []
 
     def amend_after_a_rival(found, changes):
         tries.append(found.end_time)
-        if len(tries) == 1:
-            session_store.close(found.id, int(found.user_id), found.start_time)
-        else:
-            assert session_store.delete(found.id, int(found.user_id))
+        if len(tries) <= len(rivals):
+            rivals[len(tries) - 1](session_store, found)
         return real_amend(found, changes)
 
-    monkeypatch.setattr(session_store, "amend", amend_after_a_rival)
+    with monkeypatch.context() as patched:
+        patched.setattr(session_store, "amend", amend_after_a_rival)
+        response = api.patch(f"/sessions/{session['id']}/", {"description": "changed"})
+    return response, session, tries
+
+
+def close_it(store, found):
+    store.close(found.id, int(found.user_id), found.start_time)
+
+
+def delete_it(store, found):
+    assert store.delete(found.id, int(found.user_id))
+
+
+def test_a_patch_that_loses_to_a_close_then_a_delete_answers_404_and_writes_nothing(
+        api, project, events, monkeypatch):
+    """The last race a PATCH can lose: the session is closed after it was read (so the
+    PATCH reads it again) and deleted after that (so the second try finds nothing)."""
     events.clear()
-    response = api.patch(f"/sessions/{session['id']}/", {"description": "changed"})
+    response, session, tries = patch_after_rivals(api, project, monkeypatch,
+                                                  [close_it, delete_it])
     assert (response.status_code, response.json()) == (404, {"detail": "Not found."})
     assert tries[0] is None and tries[1] is not None  # the second try saw the closed session
-    monkeypatch.undo()
     assert api.get(f"/sessions/{session['id']}/").status_code == 404
-    assert [e.event for e in events] == ["session.closed", "session.deleted"]  # the rivals'
+    # the rivals' events only
+    assert [e.event for e in events] == ["session.created", "session.closed", "session.deleted"]
 
 
-def test_a_patch_that_loses_to_a_close_applies_to_the_closed_session(api, project, events,
+def test_a_patch_that_loses_to_a_close_applies_to_the_closed_session(api, project,
                                                                      monkeypatch):
-    from chalicelib.store import sessions as session_store
-    session = api.post("/sessions/", {"project_id": project["id"]}).json()
-    real_amend, tries = session_store.amend, []
-
-    def amend_after_a_close(found, changes):
-        tries.append(found.end_time)
-        if len(tries) == 1:
-            session_store.close(found.id, int(found.user_id), found.start_time)
-        return real_amend(found, changes)
-
-    monkeypatch.setattr(session_store, "amend", amend_after_a_close)
-    response = api.patch(f"/sessions/{session['id']}/", {"description": "changed"})
+    response, session, tries = patch_after_rivals(api, project, monkeypatch, [close_it])
     assert response.status_code == 200, response.text
     assert len(tries) == 2
     assert (response.json()["description"], response.json()["end_time"]) == (

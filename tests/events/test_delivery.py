@@ -235,15 +235,20 @@ def drain(aws, monkeypatch):
 
     def run(handler=deliver_webhooks, limit: int = 50) -> int:
         fan_out()
-        handled = 0
-        for _ in range(limit):
-            count = poll_once(handler)
-            if count == 0:
-                return handled
-            handled += count
-        raise AssertionError("the webhook queue was not drained")
+        return deliver_until_empty(handler, limit)
 
     return run
+
+
+def deliver_until_empty(handler=deliver_webhooks, limit: int = 50) -> int:
+    """``poll_once(handler)`` until the webhook queue is empty; how many messages it handled."""
+    handled = 0
+    for _ in range(limit):
+        count = poll_once(handler)
+        if count == 0:
+            return handled
+        handled += count
+    raise AssertionError("the webhook queue was not drained")
 
 
 @pytest.fixture

@@ -14,27 +14,17 @@ import time
 
 import pytest
 
-from app import deliver_webhooks, fan_out_events
+from app import fan_out_events
 from chalicelib import aws as aws_clients
 from chalicelib.domain import events as rules
 from chalicelib.events import fanout, messages, queue
-from chalicelib.local.poller import poll_once
 from chalicelib.local.stream_poller import StreamPoller
 from chalicelib.store import changes
-from tests.events.test_delivery import (Receiver, close, ok, queue_url, receiver,  # noqa: F401
-                                        sqs, start_session, subscribe, verify)
+from tests.events.test_delivery import (Receiver, close, deliver_until_empty, ok,  # noqa: F401
+                                        queue_url, receiver, sqs, start_session, subscribe,
+                                        verify)
 
 EMOJI = "\U0001F600"
-
-
-def deliver_all(limit: int = 50) -> int:
-    handled = 0
-    for _ in range(limit):
-        count = poll_once(deliver_webhooks)
-        if count == 0:
-            return handled
-        handled += count
-    raise AssertionError("the webhook queue did not run dry")
 
 
 def queued() -> list[dict]:
@@ -109,9 +99,9 @@ def test_a_queue_down_during_the_request_loses_nothing(api, receiver, sqs_down, 
     for _ in range(3):  # the fan-out keeps failing on the close's record, which stays put
         streams.poll_once()
     sqs_down()  # SQS is back
-    assert deliver_all() == 0
+    assert deliver_until_empty() == 0
     streams.drain()
-    assert deliver_all() == 1
+    assert deliver_until_empty() == 1
     [seen] = receiver.at("/hook")
     assert json.loads(seen.body)["data"]["uuid"] == session["id"]
     assert verify(sub["secret"], seen.headers["X-Temporalist-Signature"], seen.body)
@@ -215,7 +205,7 @@ def test_a_poison_record_goes_to_the_failure_queue_and_the_rest_continue(api, re
     assert len(failures) == 1
     info = json.loads(failures[0]["Body"])["DDBStreamBatchInfo"]
     assert info["startSequenceNumber"] == info["endSequenceNumber"]
-    assert deliver_all() == 1
+    assert deliver_until_empty() == 1
     [seen] = receiver.at("/created")
     assert json.loads(seen.body)["data"]["uuid"] == healthy["id"]
     assert poisoned["id"] not in {json.loads(r.body)["data"]["uuid"] for r in receiver.requests}
@@ -246,7 +236,7 @@ def test_a_failing_record_is_retried_until_it_is_too_old_then_goes_to_the_failur
                                  ).get("Messages", []) == []
     outage[0] = False  # SQS is back: the change is delivered after all
     streams.drain()
-    assert deliver_all() == 1 and len(receiver.at("/created")) == 1
+    assert deliver_until_empty() == 1 and len(receiver.at("/created")) == 1
 
     start_session(api, project, description="during a longer outage")
     outage[0] = True
@@ -259,7 +249,7 @@ def test_a_failing_record_is_retried_until_it_is_too_old_then_goes_to_the_failur
     assert body["requestContext"] == {"condition": "RecordAgeExceeded",
                                       "approximateInvokeCount": 2}
     outage[0] = False
-    assert streams.drain() == 0 and deliver_all() == 0  # given up: the shard moved on
+    assert streams.drain() == 0 and deliver_until_empty() == 0  # given up: the shard moved on
 
 
 def test_the_streamed_tables_are_the_tables_whose_changes_are_events():
@@ -406,7 +396,7 @@ def test_the_largest_valid_event_reaches_25_subscribers(api, receiver, no_waitin
     project = ok(api.post("/projects/", {"name": EMOJI * 255}), 201)["id"]
     session = start_session(api, project, description=EMOJI * 10_000)
     StreamPoller(fan_out_events).drain()
-    assert deliver_all() == 25
+    assert deliver_until_empty() == 25
     assert receiver.paths() == [f"/h{n:02d}" for n in range(25)]
     for sub, seen in zip(subs, sorted(receiver.requests, key=lambda r: r.path)):
         assert verify(sub["secret"], seen.headers["X-Temporalist-Signature"], seen.body)
