@@ -20,8 +20,7 @@ run: venv  # data kept in .local/; FRESH=1 removes it first
 	$(BIN)/python -m chalicelib.local --port $(PORT) --aws-port $(AWS_PORT)$(if $(filter 1 yes true,$(FRESH)), --fresh)
 
 test: venv
-	bash scripts/ensure-chromium.sh  # the docs-page browser test needs Debian's chromium
-	bash scripts/ensure-node.sh  # the schema tests read the patterns as Node.js does
+	bash scripts/ensure-debian-packages.sh chromium:/usr/bin/chromium nodejs:node
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: venv

@@ -306,8 +306,8 @@ def ecma():
     """Whether a string matches a field's string patterns, as a JavaScript client reads them."""
     node = shutil.which("node")
     if node is None:
-        pytest.fail("Node.js (an ECMA-262 engine) is missing: run scripts/ensure-node.sh "
-                    "(make test does)")
+        pytest.fail("Node.js (an ECMA-262 engine) is missing: run "
+                    "scripts/ensure-debian-packages.sh nodejs:node (make test does)")
     process = subprocess.Popen([node, "-e", _ECMA], stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, text=True, encoding="utf-8")
 

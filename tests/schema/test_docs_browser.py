@@ -1,6 +1,6 @@
 """The docs page in a real headless Chromium: served offline, every operation shown, "Try it out" works.
 
-Debian's ``/usr/bin/chromium`` (``scripts/ensure-chromium.sh`` installs it; ``make test``
+Debian's ``/usr/bin/chromium`` (``scripts/ensure-debian-packages.sh`` installs it; ``make test``
 runs that script) driven by Playwright's Python package, which downloads no browser of
 its own here. Every request the page makes goes through a route handler that lets only
 127.0.0.1/localhost through and aborts (and records) anything else.
@@ -23,7 +23,8 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 def browser_page(tmp_path):
     """A fresh Chromium profile whose page may reach only this machine; yields (page, blocked)."""
     if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is missing: run scripts/ensure-chromium.sh (make test does)")
+        pytest.fail("Debian's chromium is missing: run scripts/ensure-debian-packages.sh "
+                    "chromium:/usr/bin/chromium (make test does)")
     from playwright.sync_api import sync_playwright
 
     blocked: list[str] = []
