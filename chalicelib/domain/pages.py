@@ -18,12 +18,11 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from chalicelib.domain.vocabulary import MAX_LIST_BYTES
 from chalicelib.errors import BadRequest, NotFound, ValidationError
 
 MIN_PAGE_SIZE = 1
 MAX_PAGE_SIZE = 1000
-# A complete list whose JSON would pass this is refused (Lambda answers at most 6 MB).
-MAX_LIST_BYTES = 5 * 1024 * 1024
 LIST_TOO_LARGE = "This list is too large for one response; request it in pages with page_size."
 INVALID_CURSOR = "Invalid cursor"
 QUERY_PARAMETERS = ("page_size", "cursor")

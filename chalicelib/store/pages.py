@@ -23,6 +23,7 @@ from typing import Any, Callable
 from pynamodb.expressions.condition import Condition
 from pynamodb.indexes import Index
 
+from chalicelib.domain.vocabulary import MAX_LIST_BYTES
 from chalicelib.store.base import StoreError, TableModel
 from chalicelib.store.sizes import item_bytes
 
@@ -31,7 +32,13 @@ DONE = "done"  # a source's position once it has nothing more
 # 5 MiB a response may hold (domain.pages.MAX_LIST_BYTES). An item's JSON is at least a
 # quarter of its stored size (its index keys repeat its fields: a client's name is stored
 # again as three bytes a character), which tests/api/test_limits.py measures.
-MAX_READ_BYTES = 4 * 5 * 1024 * 1024
+MAX_READ_BYTES = 4 * MAX_LIST_BYTES
+# A page ends before its items' JSON could pass MAX_LIST_BYTES, so a list asked for in pages
+# never gets the 400 that asks for pages: JSON writes a stored byte as at most six (a
+# control character as ``\u0001``) and adds at most JSON_PER_ITEM bytes an item does not
+# store (field names and punctuation, a session's project name of 255 such characters).
+JSON_PER_STORED_BYTE = 6
+JSON_PER_ITEM = 2048
 
 
 class ListTooLong(StoreError):
@@ -145,17 +152,21 @@ def read_all(listing: Listing) -> list:
 
 
 def read_page(listing: Listing, size: int, positions: dict[str, Any] | None) -> Page:
-    """At most ``size`` items from ``positions`` (None: the start), and where to go on."""
+    """At most ``size`` items from ``positions`` (None: the start), and where to go on;
+    fewer when more would risk a response over MAX_LIST_BYTES."""
     positions = dict(positions or {})
     key = listing.order
     reads: list[_Read] = []
+    weights: dict[tuple, int] = {}  # the most JSON each item can make
     for source in listing.sources:
         start = positions.get(source.name)
         if start == DONE:
             continue
         raw_items, last = _query(source, listing.descending, size + 1, start)
-        reads.append(_Read(source, start, [source.model.from_raw_data(r) for r in raw_items],
-                           more=bool(last)))
+        items = [source.model.from_raw_data(r) for r in raw_items]
+        weights.update((_identity(item), JSON_PER_STORED_BYTE * item_bytes(raw) + JSON_PER_ITEM)
+                       for item, raw in zip(items, raw_items))
+        reads.append(_Read(source, start, items, more=bool(last)))
 
     def before(a, b) -> bool:  # a comes before b in the list's order
         return key(a) > key(b) if listing.descending else key(a) < key(b)
@@ -169,7 +180,12 @@ def read_page(listing: Listing, size: int, positions: dict[str, Any] | None) -> 
     safe = [item for item in ordered if all(before(item, b) for b in boundaries)]
     if not safe and ordered:  # cannot happen with items under 400 KB in 1 MB pages
         safe = ordered[:1]
-    shown = safe[:size]
+    shown, weight = [], 0
+    for item in safe[:size]:
+        weight += weights[_identity(item)]
+        if shown and weight > MAX_LIST_BYTES:
+            break  # the next page starts with it
+        shown.append(item)
     shown_ids = {_identity(item) for item in shown}
 
     next_positions: dict[str, Any] = {}

@@ -252,9 +252,9 @@ def test_a_failed_store_never_leaves_the_claim_in_progress(api, monkeypatch):
 
 
 def test_a_filtered_page_stops_at_a_query_page_of_1_mb(api, account):
-    """140 closed sessions of 40 KB each (5.6 MB): with a filter that is not a key condition
-    (active=false), a page of 200 stops where DynamoDB's 1 MB page stops, holds one item
-    back, and the pages together are the whole list, each under 5 MiB."""
+    """140 closed sessions of 40 KB each (5.6 MB): a page of 200 of the closed ones stops
+    where DynamoDB's 1 MB page stops, holds one item back, and the pages together are the
+    whole list, each under 5 MiB."""
     ids = store_sessions(account.user_id, 140, EMOJI * 10_000)
     first = api.get("/sessions/?active=false&page_size=200")
     assert first.status_code == 200, first.text[:200]
@@ -263,3 +263,18 @@ def test_a_filtered_page_stops_at_a_query_page_of_1_mb(api, account):
     assert [s["id"] for page in found for s in page] == list(reversed(ids))
     assert all(len(json.dumps(page, ensure_ascii=False).encode()) < pages.MAX_LIST_BYTES
                for page in found)
+
+
+def test_a_page_of_items_whose_json_is_six_times_their_size_still_fits_a_response(api,
+                                                                                 account):
+    """150 sessions of 10,000 control characters: 10 KB stored, 60 KB of JSON each
+    (``\\u0001``), so two 1 MB Query pages would make 9 MB of JSON. A page of 1000 ends
+    before 5 MiB instead of answering the 400 that asks for pages."""
+    ids = store_sessions(account.user_id, 150, "\u0001" * 10_000)
+    first = api.get("/sessions/?page_size=1000")
+    assert first.status_code == 200, first.text[:200]
+    assert first.header("Link") and 1 < len(first.json()) < 150
+    found = walk(api, "/sessions/", 1000)
+    assert [s["id"] for page in found for s in page] == list(reversed(ids))
+    assert all(len(json.dumps(page).encode()) <= pages.MAX_LIST_BYTES for page in found)
+    assert api.get("/sessions/").json() == {"detail": pages.LIST_TOO_LARGE}  # not in pages
