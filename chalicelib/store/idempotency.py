@@ -22,6 +22,7 @@ from pynamodb.attributes import (BinaryAttribute, JSONAttribute, NumberAttribute
                                  UnicodeAttribute, UTCDateTimeAttribute)
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
+from chalicelib.store import batch
 from chalicelib.store.base import StageTableMeta, StoreError, TableModel, condition_failed
 
 IN_PROGRESS = "in_progress"
@@ -134,7 +135,8 @@ def body_of(record: IdempotencyRecord) -> str:
     count = int(record.body_parts or 0)
     if count:
         keys = [_part_key(record.key, number) for number in range(1, count + 1)]
-        found = {part.key: bytes(part.data) for part in IdempotencyPart.batch_get(keys)}
+        parts = batch.get_items({IdempotencyPart: keys})[IdempotencyPart]  # consistent reads
+        found = {key: bytes(part.data) for key, part in parts.items()}
         if len(found) != count:
             raise CorruptRecord(f"{record.key}: {count - len(found)} parts missing")
         packed += b"".join(found[k] for k in keys)

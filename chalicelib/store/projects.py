@@ -19,7 +19,7 @@ from pynamodb.constants import STREAM_NEW_AND_OLD_IMAGE
 from pynamodb.exceptions import UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
-from chalicelib.store import pages
+from chalicelib.store import batch, pages
 from chalicelib.store.base import (StageTableMeta, TableModel, condition_failed, ordered_key,
                                    update_actions)
 
@@ -148,17 +148,13 @@ def record_span(project_id: str, seconds: int) -> Project | None:
 
 
 def project_names(project_ids: Iterable[str]) -> dict[str, str]:
-    """Current names of projects: one BatchGetItem per 100 ids."""
-    ids = sorted(set(project_ids))
-    if not ids:
-        return {}
-    return {p.id: p.name for p in Project.batch_get(ids, attributes_to_get=["id", "name"])}
+    """Current names of projects: one BatchGetItem per 100 ids (store/batch.py)."""
+    return {project_id: project.name for project_id, project in projects_by_id(project_ids).items()}
 
 
 def projects_by_id(project_ids: Iterable[str]) -> dict[str, Project]:
     """Projects by id (one BatchGetItem per 100); unknown ids are absent."""
-    ids = sorted(set(project_ids))
-    return {p.id: p for p in Project.batch_get(ids)} if ids else {}
+    return batch.get_items({Project: project_ids})[Project]
 
 
 def listing(user_id: int, team_ids: Iterable[int]) -> pages.Listing:
