@@ -26,7 +26,6 @@ MAX_PAGE_SIZE = 1000
 LIST_TOO_LARGE = "This list is too large for one response; request it in pages with page_size."
 INVALID_CURSOR = "Invalid cursor"
 QUERY_PARAMETERS = ("page_size", "cursor")
-NOT_AN_INTEGER = "A valid integer is required."
 _INTEGER = re.compile(r"\s*[+-]?\d+\s*", re.ASCII)
 _SIGNATURE_BYTES = 16  # 128 bits: forging one is out of reach, and URLs stay short
 
@@ -60,16 +59,17 @@ def page_request(page_size: str | None, cursor: str | None) -> PageRequest | Non
     """
     if page_size is None:
         return None if cursor is None else PageRequest(None, cursor)
-    if not _INTEGER.fullmatch(page_size):
-        raise ValidationError({"page_size": NOT_AN_INTEGER})
-    size = int(page_size)
-    if size < MIN_PAGE_SIZE:
-        raise ValidationError({"page_size": f"Ensure this value is greater than or equal to "
-                                            f"{MIN_PAGE_SIZE}."})
-    if size > MAX_PAGE_SIZE:
-        raise ValidationError({"page_size": f"Ensure this value is less than or equal to "
-                                            f"{MAX_PAGE_SIZE}."})
-    return PageRequest(size, cursor)
+    size = int(page_size) if _INTEGER.fullmatch(page_size) else None
+    if size is not None and MIN_PAGE_SIZE <= size <= MAX_PAGE_SIZE:
+        return PageRequest(size, cursor)
+    from chalicelib.domain import fields  # the fields' messages, loaded for a 400 only
+    if size is None:
+        message = fields.NOT_AN_INTEGER
+    elif size < MIN_PAGE_SIZE:
+        message = fields.MIN_VALUE.format(n=MIN_PAGE_SIZE)
+    else:
+        message = fields.MAX_VALUE.format(n=MAX_PAGE_SIZE)
+    raise ValidationError({"page_size": message})
 
 
 def _b64(data: bytes) -> str:
