@@ -20,6 +20,7 @@ from chalicelib.auth.authorizer import api_key_authorizer
 from chalicelib.auth.caller import Caller
 from chalicelib.domain import idempotency as idempotency_rules
 from chalicelib.domain import pages
+from chalicelib.domain.vocabulary import MAX_LIST_BYTES
 from chalicelib.lazy import LazyModule
 
 idempotency = LazyModule("chalicelib.services.idempotency")  # only requests with a key need it
@@ -125,7 +126,7 @@ def list_json(items: Iterable[Any]) -> str:
     for item in items:
         part = errors.json_text(item)
         size += len(part.encode()) + (2 if parts else 0)
-        if size > pages.MAX_LIST_BYTES:
+        if size > MAX_LIST_BYTES:
             raise pages.ListTooLarge()
         parts.append(part)
     return "[" + ", ".join(parts) + "]"

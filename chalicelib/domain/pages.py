@@ -18,7 +18,6 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from chalicelib.domain.vocabulary import MAX_LIST_BYTES
 from chalicelib.errors import BadRequest, NotFound, ValidationError
 
 MIN_PAGE_SIZE = 1

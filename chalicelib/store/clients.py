@@ -104,8 +104,3 @@ def listing(organisation_id: int) -> pages.Listing:
     return pages.Listing((pages.Source("organisation", Client, Client.by_organisation,
                                        organisation_id),),
                          order=lambda c: c.name_key, descending=False)
-
-
-def clients_of(organisation_id: int) -> list[Client]:
-    return pages.read_all(listing(organisation_id))
-

@@ -143,8 +143,3 @@ def listing(subscription_id: str) -> pages.Listing:
     return pages.Listing((pages.Source("subscription", DeliveryAttempt,
                                        DeliveryAttempt.by_subscription, subscription_id),),
                          order=lambda a: a.attempted_key, descending=True)
-
-
-def attempts_of(subscription_id: str) -> list[DeliveryAttempt]:
-    return pages.read_all(listing(subscription_id))
-

@@ -234,10 +234,6 @@ def lines_listing(invoice_id: str) -> pages.Listing:
                          order=lambda line: int(line.position), descending=False)
 
 
-def lines_of(invoice_id: str) -> list[InvoiceLine]:
-    return pages.read_all(lines_listing(invoice_id))
-
-
 def _lost_race(exc: TransactWriteError) -> bool:
     reasons = [r.code for r in (exc.cancellation_reasons or []) if r is not None]
     return exc.cause_response_code in ("TransactionCanceledException",
@@ -271,10 +267,6 @@ def listing(organisation_id: int, *, status: str | None = None,
         sources = (pages.Source("organisation", Invoice, Invoice.by_organisation,
                                 organisation_id),)
     return pages.Listing(sources, order=lambda i: i.created_key, descending=True)
-
-
-def invoices_of(organisation_id: int, **filters) -> list[Invoice]:
-    return pages.read_all(listing(organisation_id, **filters))
 
 
 def transition(invoice_id: str, organisation_id: int, to_status: str, from_statuses: tuple[str, ...],

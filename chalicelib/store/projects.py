@@ -165,10 +165,5 @@ def listing(user_id: int, team_ids: Iterable[int]) -> pages.Listing:
     return pages.Listing(tuple(sources), order=lambda p: p.created_key, descending=True)
 
 
-def visible_projects(user_id: int, team_ids: Iterable[int]) -> list[Project]:
-    """The complete list (see :func:`listing`)."""
-    return pages.read_all(listing(user_id, team_ids))
-
-
 def projects_of_client(client_id: str) -> list[Project]:
     return list(Project.by_client.query(client_id))

@@ -280,11 +280,6 @@ def listing(user_id: int, *, active: bool | None = None, project_id: str | None 
     return pages.Listing(sources, order=lambda s: s.start_key, descending=True)
 
 
-def sessions_of(user_id: int, **filters) -> list[Session]:
-    """The complete list (see :func:`listing`)."""
-    return pages.read_all(listing(user_id, **filters))
-
-
 def closed_spans(project_id: str, earliest_start: datetime, before: datetime,
                  ends_after: datetime) -> Iterator[Session]:
     """Closed sessions of a project that started in ``[earliest_start, before)`` and end after

@@ -131,10 +131,6 @@ def listing(key_id: str) -> pages.Listing:
                          order=lambda s: s.created_key, descending=True)
 
 
-def subscriptions_of_key(key_id: str) -> list[Subscription]:
-    return pages.read_all(listing(key_id))
-
-
 def subscribers(event: str, user_ids: Iterable[int], organisation_id: int | None) -> list[str]:
     """Ids of the subscriptions to ``event`` of these users or of this organisation."""
     found: list[str] = []

@@ -18,6 +18,7 @@ from chalicelib.services import invoices as service
 from chalicelib.services import accounts as operator
 from chalicelib.store import accounts
 from chalicelib.store import invoices as invoice_store
+from chalicelib.store.pages import read_all
 from tests.api.test_invoices import JUNE, create_invoice, new_client, ok, utc_months_around
 from tests.conftest import ApiClient
 
@@ -179,7 +180,7 @@ def test_a_create_that_loses_the_race_retries_with_the_next_number(account, clie
         invoice_store.save_numbered = original
     assert raced[0].invoice_number == "DMI-202606-0001"
     assert mine.invoice_number == "DMI-202606-0002"
-    stored = {i.invoice_number for i in invoice_store.invoices_of(account.organisation_id)}
+    stored = {i.invoice_number for i in read_all(invoice_store.listing(account.organisation_id))}
     assert stored == {"DMI-202606-0001", "DMI-202606-0002"}
     assert service.create_invoice(caller, body, clock=june).invoice_number == "DMI-202606-0003"
 
@@ -205,7 +206,7 @@ def test_a_create_that_keeps_losing_the_race_answers_503_and_stores_nothing(
         503, {"detail": "Too many concurrent changes; retry shortly."})
     assert response.headers["Retry-After"] == "1"
     assert len(rivals) == invoice_store.MAX_NUMBERING_ATTEMPTS
-    stored = invoice_store.invoices_of(account.organisation_id)
+    stored = read_all(invoice_store.listing(account.organisation_id))
     assert len(stored) == len(rivals)  # the rivals' invoices only
     assert {line.invoice_id for line in invoice_store.InvoiceLine.scan()} <= {
         i.id for i in stored}

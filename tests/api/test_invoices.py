@@ -15,7 +15,6 @@ from datetime import datetime, timezone
 import pytest
 
 from chalicelib.services import accounts
-from chalicelib.store import projects as project_store
 from tests.conftest import ApiClient
 
 JUNE = {"period_start": "2026-06-01", "period_end": "2026-06-30"}

@@ -9,7 +9,6 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from chalicelib.services import accounts
-from chalicelib.store import projects as project_store
 from tests.conftest import ApiClient
 
 # The reference's examples, verbatim (Sessions section): a running one and the closed one.

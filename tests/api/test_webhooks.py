@@ -18,6 +18,7 @@ from chalicelib.errors import ValidationError
 from chalicelib.events.outbound import check_target_url
 from chalicelib.services import webhooks as webhook_service
 from chalicelib.services import accounts
+from chalicelib.store.pages import read_all
 from tests.conftest import ApiClient
 
 FIELDS = {"id", "event", "target_url", "secret", "created_at", "last_delivery_at",
@@ -189,7 +190,7 @@ def test_revoking_the_key_removes_its_subscriptions(api, other_key, account):
     assert api.get("/webhooks/").status_code == 401
     assert other_key.get("/webhooks/").json() == [kept]
     from chalicelib.store import webhooks as store
-    assert store.subscriptions_of_key(account.key_id) == []
+    assert read_all(store.listing(account.key_id)) == []
 
 
 # --- scopes and auth -------------------------------------------------------------------

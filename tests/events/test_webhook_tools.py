@@ -22,6 +22,7 @@ from chalicelib.events.signing import standard_secret
 from chalicelib.services import accounts
 from chalicelib.store import deliveries
 from chalicelib.store import webhooks as webhook_store
+from chalicelib.store.pages import read_all
 from tests.events.test_delivery import (  # noqa: F401 (fixtures)
     INVOICE_KEYS, SESSION_KEYS, UUID5, _Server, billable_invoice, close, closed_port,
     deliverer, drain, ok, production_rules, queue_counts, receiver, start_session, subscribe,
@@ -229,7 +230,7 @@ def test_a_redelivery_queued_for_a_deleted_subscription_sends_nothing(api, recei
     assert api.delete(f"/webhooks/{sub['id']}/").status_code == 204
     assert drain() == 1
     assert len(receiver.requests) == 1
-    assert deliveries.attempts_of(sub["id"]) != []  # the old log stays until its TTL
+    assert read_all(deliveries.listing(sub["id"])) != []  # the old log stays until its TTL
     assert api.get(f"/webhooks/{sub['id']}/deliveries/").status_code == 404
 
 
@@ -316,7 +317,7 @@ def test_a_downgraded_users_subscription_gets_nothing_and_nothing_changes(
     stored = webhook_store.get_subscription(sub["id"])
     assert (stored.last_delivery_at, stored.last_status_code, stored.failure_count) == (
         None, None, 0)
-    assert deliveries.attempts_of(sub["id"]) == []
+    assert read_all(deliveries.listing(sub["id"])) == []
     accounts.set_plan(account.user_id, "pro")  # back on Pro: later events are delivered
     assert log_of(api, sub["id"]) == []
     close(api, start_session(api)["id"])

@@ -19,7 +19,6 @@ from chalicelib import aws as aws_module
 from chalicelib import observability
 from chalicelib.auth import authorizer
 from chalicelib.deploy import invoke
-from tests.conftest import ApiClient
 from chalicelib.events import signing
 from tests.log_scan import SecretScanner
 

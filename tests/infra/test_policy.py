@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 

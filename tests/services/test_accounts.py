@@ -13,6 +13,7 @@ from chalicelib.services import accounts as service
 from chalicelib.store import accounts as store
 from chalicelib.store import projects as project_store
 from chalicelib.store import webhooks as webhook_store
+from chalicelib.store.pages import read_all
 from tests.services.conftest import NOW, clock, clock_at
 
 
@@ -274,8 +275,8 @@ def test_revoke_key_deletes_that_keys_subscriptions_only(make_account):
 
     revoked = service.revoke_key(account.key_id, clock=clock)
     assert (revoked.revoked, revoked.revoked_at) == (True, NOW)
-    assert webhook_store.subscriptions_of_key(account.key_id) == []
-    assert [s.id for s in webhook_store.subscriptions_of_key(colleague.key_id)] == [kept.id]
+    assert read_all(webhook_store.listing(account.key_id)) == []
+    assert [s.id for s in read_all(webhook_store.listing(colleague.key_id))] == [kept.id]
     assert store.load_key(colleague.key_id).revoked is False
 
 

@@ -17,6 +17,7 @@ from chalicelib.store import accounts
 from chalicelib.store import invoices as invoice_store
 from chalicelib.store import sessions as session_store
 from chalicelib.store.sessions import Session
+from chalicelib.store.pages import read_all
 from tests.api.test_invoices import JUNE, log_june_hours, log_time, new_client, new_project
 
 UTC = timezone.utc
@@ -99,7 +100,7 @@ def test_a_session_exactly_as_long_as_its_bucket_is_found(api, caller):
     # 4 h exactly (bucket 4 h), starting 4 h − 1 s before the window: 1 s is billed.
     log_time(api, project["id"], "2026-05-31T20:00:01Z", "2026-06-01T00:00:01Z")
     created = invoice(caller, client["id"])
-    assert [int(line.seconds) for line in invoice_store.lines_of(created.id)] == [1]
+    assert [int(line.seconds) for line in read_all(invoice_store.lines_listing(created.id))] == [1]
 
 
 def test_the_session_query_reads_every_page(api, caller, monkeypatch):

@@ -13,6 +13,7 @@ from chalicelib.services import projects as project_service
 from chalicelib.services import sessions as service
 from chalicelib.store import projects as project_store
 from chalicelib.store import sessions as session_store
+from chalicelib.store.pages import read_all
 from tests.services.conftest import NOW, UTC, caller_of, clock, clock_at, unread
 
 NOW_SECOND = NOW.replace(microsecond=0)
@@ -50,7 +51,7 @@ def test_a_session_on_another_users_project_is_refused(caller, stranger, project
     with pytest.raises(ValidationError) as raised:
         start(stranger, project)
     assert raised.value.errors == {"project_id": [schemas.PROJECT_NOT_FOUND]}
-    assert session_store.sessions_of(stranger.user_id) == []
+    assert read_all(session_store.listing(stranger.user_id)) == []
 
 
 def test_a_team_project_takes_its_members_sessions(make_account, caller, project):
@@ -64,7 +65,7 @@ def test_an_end_before_the_start_is_refused(caller, project):
     with pytest.raises(ValidationError) as raised:
         start(caller, project, start_time="2026-06-25T10:00:00Z", end_time="2026-06-25T09:59:59Z")
     assert raised.value.errors == {"end_time": [schemas.END_BEFORE_START]}
-    assert session_store.sessions_of(caller.user_id) == []
+    assert read_all(session_store.listing(caller.user_id)) == []
 
 
 # --- close --------------------------------------------------------------------------------
@@ -118,7 +119,7 @@ def test_setting_end_time_closes_the_session(caller, project):
     view = service.update_session(caller, session.id,
                                   lambda: {"end_time": "2026-06-26T08:45:00Z"})
     assert view.session.end_time == datetime(2026, 6, 26, 8, 45, tzinfo=UTC)
-    assert session_store.sessions_of(caller.user_id, active=True) == []
+    assert read_all(session_store.listing(caller.user_id, active=True)) == []
     assert project_store.get_project(project.id).span_buckets == {1}
 
 

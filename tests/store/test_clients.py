@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 from chalicelib.store import clients as store
 from chalicelib.store.clients import NAME_KEY_CODE_POINTS, Client
+from chalicelib.store.pages import read_all
 
 UTC = timezone.utc
 CREATED = datetime(2026, 6, 26, 9, 0, tzinfo=UTC)
@@ -19,7 +20,7 @@ def new_client(name: str = "Acme", organisation_id: int = ORG) -> Client:
 
 
 def names(organisation_id: int = ORG) -> list[str]:
-    return [c.name for c in store.clients_of(organisation_id)]
+    return [c.name for c in read_all(store.listing(organisation_id))]
 
 
 def test_create_stores_every_field():
@@ -39,13 +40,13 @@ def test_clients_of_lists_by_case_folded_name_then_id_in_one_query(dynamodb_call
         new_client(name)
     new_client("Aardvark", OTHER_ORG)
     dynamodb_calls.clear()
-    listed = store.clients_of(ORG)
+    listed = read_all(store.listing(ORG))
     assert dynamodb_calls.operations == ["Query"]
     assert [c.name.casefold() for c in listed] == ["alpha", "alpha", "beta", "beta", "gamma"]
     alphas = [c.id for c in listed[:2]]
     assert alphas == sorted(alphas)
     assert names(OTHER_ORG) == ["Aardvark"]
-    assert store.clients_of(30) == []
+    assert read_all(store.listing(30)) == []
 
 
 def test_renaming_moves_the_client_in_the_list():

@@ -10,6 +10,7 @@ from chalicelib.store import invoices as store
 from chalicelib.store.accounts import Counter
 from chalicelib.store.base import Contention, StoreError
 from chalicelib.store.invoices import Invoice, NumberingContention
+from chalicelib.store.pages import read_all
 
 UTC = timezone.utc
 JUNE = datetime(2026, 6, 26, 9, 0, tzinfo=UTC)
@@ -47,7 +48,7 @@ def test_save_numbered_reads_the_counter_and_writes_both_in_one_transaction(dyna
     assert (stored.invoice_number, stored.organisation_id, stored.client_id, stored.created,
             stored.total, stored.paid_date) == (
         "INV-0001", ORG, "client-1", JUNE, "40.00", None)
-    assert [line.to_dict() for line in store.lines_of(invoice.id)] == FIELDS["line_items"]
+    assert [line.to_dict() for line in read_all(store.lines_listing(invoice.id))] == FIELDS["line_items"]
     assert counter(ORG, JUNE) == 1
 
 
@@ -70,7 +71,7 @@ def test_twenty_concurrent_saves_number_0001_to_0020_without_gaps(all_at_once):
     ] * 20)
     assert sorted(i.invoice_number for i in invoices) == [number(n) for n in range(1, 21)]
     assert len({i.id for i in invoices}) == 20
-    stored = store.invoices_of(ORG)
+    stored = read_all(store.listing(ORG))
     assert sorted(i.invoice_number for i in stored) == [number(n) for n in range(1, 21)]
     assert counter(ORG, JUNE) == 20
     assert waits, "the saves did not race"  # the losers backed off, each within 0.2 s
@@ -94,7 +95,7 @@ def test_a_save_that_keeps_losing_gives_up_without_using_a_number(monkeypatch):
     assert isinstance(raised.value, Contention) and isinstance(raised.value, StoreError)
     assert [c.invoice_number for c in competitors] == ["INV-0001", "INV-0002", "INV-0003"]
     assert counter(ORG, JUNE) == 3
-    assert [i.client_id for i in store.invoices_of(ORG)] == ["client-2"] * 3
+    assert [i.client_id for i in read_all(store.listing(ORG))] == ["client-2"] * 3
 
 
 # --- state changes ------------------------------------------------------------------------
@@ -151,7 +152,7 @@ def test_invoices_of_lists_newest_first_ties_by_id_descending(dynamodb_calls):
     new = save(created=JUNE + timedelta(hours=1))
     save(OTHER_ORG)
     dynamodb_calls.clear()
-    listed = [i.id for i in store.invoices_of(ORG)]
+    listed = [i.id for i in read_all(store.listing(ORG))]
     assert dynamodb_calls.operations == ["Query"]
     assert listed == [new.id, *sorted((i.id for i in tied), reverse=True), old.id]
 
@@ -163,7 +164,7 @@ def test_invoices_of_filters_by_status_and_client_within_the_organisation():
     save(OTHER_ORG, client_id="client-2")  # same client id, other organisation
 
     def ids(**query) -> list[str]:
-        return [i.id for i in store.invoices_of(ORG, **query)]
+        return [i.id for i in read_all(store.listing(ORG, **query))]
 
     assert ids(status="draft") == [draft.id]
     assert ids(status="sent") == [sent.id]

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 from chalicelib.store import projects as store
 from chalicelib.store.projects import Project, span_bucket
+from chalicelib.store.pages import read_all
 
 UTC = timezone.utc
 CREATED = datetime(2026, 6, 26, 9, 0, 0, 250000, tzinfo=UTC)
@@ -143,10 +144,10 @@ def test_visible_projects_are_owned_or_of_a_team_newest_first_ties_by_id():
     new_project(BOB)  # Bob's own, in no team
     own_and_team = store.set_team(new_project(created=CREATED + timedelta(days=3)), 7)
 
-    listed = [p.id for p in store.visible_projects(ALICE, {7})]
+    listed = [p.id for p in read_all(store.listing(ALICE, {7}))]
     assert listed == [own_and_team.id, team_project.id,
                       *sorted((p.id for p in tied), reverse=True), old.id]
-    assert [p.id for p in store.visible_projects(ALICE, set())] == [
+    assert [p.id for p in read_all(store.listing(ALICE, set()))] == [
         own_and_team.id, *sorted((p.id for p in tied), reverse=True), old.id]
 
 

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 from chalicelib.store import sessions as store
 from chalicelib.store.sessions import AlreadyClosed, Closed, Missing, NotStarted, Session
+from chalicelib.store.pages import read_all
 
 UTC = timezone.utc
 NINE = datetime(2026, 6, 26, 9, 0, tzinfo=UTC)
@@ -21,7 +22,7 @@ def start(user_id: int = ALICE, *, at: datetime = NINE, end: datetime | None = N
 
 
 def running_ids(user_id: int = ALICE) -> list[str]:
-    return [s.id for s in store.sessions_of(user_id, active=True)]
+    return [s.id for s in read_all(store.listing(user_id, active=True))]
 
 
 # --- create and get ---------------------------------------------------------------------
@@ -40,7 +41,7 @@ def test_create_of_a_closed_session_keeps_it_out_of_the_running_index():
     session = start(end=NINE + timedelta(hours=1, seconds=30))
     assert store.get_session(session.id).total_seconds == 3630
     assert running_ids() == []
-    assert [s.id for s in store.sessions_of(ALICE, active=False)] == [session.id]
+    assert [s.id for s in read_all(store.listing(ALICE, active=False))] == [session.id]
 
 
 def test_get_of_an_unknown_id_is_none():
@@ -145,8 +146,8 @@ def test_amend_setting_end_time_closes_and_leaves_the_running_index():
 def listed_under(session_id: str) -> set[tuple]:
     """Every (active, project) list of ALICE's that shows the session."""
     return {(active, project) for active in (True, False) for project in (PROJECT, "project-b")
-            if session_id in [s.id for s in store.sessions_of(ALICE, active=active,
-                                                               project_id=project)]}
+            if session_id in [s.id for s in read_all(store.listing(ALICE, active=active,
+                                                               project_id=project))]}
 
 
 def test_a_close_from_a_stale_read_lists_the_session_under_its_stored_project():
@@ -156,7 +157,7 @@ def test_a_close_from_a_stale_read_lists_the_session_under_its_stored_project():
     store.amend(store.get_session(stale.id), {"project_id": "project-b"})
     assert store.amend(stale, {"end_time": NINE + timedelta(hours=1)}) is not None
     assert listed_under(stale.id) == {(False, "project-b")}
-    [closed] = store.sessions_of(ALICE, active=False)
+    [closed] = read_all(store.listing(ALICE, active=False))
     assert closed.project_id == "project-b"
 
 
@@ -232,7 +233,7 @@ def test_sessions_of_lists_newest_start_first_with_ties_by_id_descending(dynamod
     late = start(at=NINE + timedelta(hours=2), end=NINE + timedelta(hours=3))
     start(BOB, at=NINE + timedelta(hours=5))
     dynamodb_calls.clear()
-    listed = [s.id for s in store.sessions_of(ALICE)]
+    listed = [s.id for s in read_all(store.listing(ALICE))]
     assert listed == [late.id, *sorted((s.id for s in tied), reverse=True), early.id]
     assert dynamodb_calls.operations == ["Query", "Query"]  # the running and the closed ones
 
@@ -245,7 +246,7 @@ def test_sessions_of_filters_by_state_and_project():
                      project_id="project-b")
 
     def ids(**query) -> list[str]:
-        return [s.id for s in store.sessions_of(ALICE, **query)]
+        return [s.id for s in read_all(store.listing(ALICE, **query))]
 
     assert ids(active=True) == [running_b.id, running_a.id]
     assert ids(active=False) == [closed_b.id, closed_a.id]
@@ -253,7 +254,7 @@ def test_sessions_of_filters_by_state_and_project():
     assert ids(active=True, project_id=PROJECT) == [running_a.id]
     assert ids(active=False, project_id=PROJECT) == [closed_a.id]
     assert ids(active=True, project_id="project-c") == []
-    assert store.sessions_of(BOB) == []
+    assert read_all(store.listing(BOB)) == []
 
 
 # --- closed_spans: what invoicing reads -------------------------------------------------

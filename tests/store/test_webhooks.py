@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 from chalicelib.store import webhooks as store
 from chalicelib.store.webhooks import Subscription
+from chalicelib.store.pages import read_all
 
 UTC = timezone.utc
 CREATED = datetime(2026, 6, 26, 9, 0, tzinfo=UTC)
@@ -48,9 +49,9 @@ def test_subscriptions_of_key_newest_first_ties_by_id_descending():
     tied = [subscribe() for _ in range(3)]
     new = subscribe("invoice.paid", created_at=CREATED + timedelta(seconds=1))
     subscribe(key_id="key-b")
-    assert [s.id for s in store.subscriptions_of_key("key-a")] == [
+    assert [s.id for s in read_all(store.listing("key-a"))] == [
         new.id, *sorted((s.id for s in tied), reverse=True), old.id]
-    assert store.subscriptions_of_key("key-c") == []
+    assert read_all(store.listing("key-c")) == []
 
 
 def test_subscribers_by_users_and_organisation_each_once(dynamodb_calls):
@@ -99,8 +100,8 @@ def test_delete_subscriptions_of_key_deletes_that_keys_only():
     subscribe("invoice.paid")
     kept = subscribe(key_id="key-b")
     assert store.delete_subscriptions_of_key("key-a") == 2
-    assert store.subscriptions_of_key("key-a") == []
-    assert [s.id for s in store.subscriptions_of_key("key-b")] == [kept.id]
+    assert read_all(store.listing("key-a")) == []
+    assert [s.id for s in read_all(store.listing("key-b"))] == [kept.id]
     assert store.delete_subscriptions_of_key("key-a") == 0
 
 
