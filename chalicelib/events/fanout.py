@@ -138,16 +138,10 @@ def batches(bodies: Iterable[str]) -> list[list[str]]:
     return grouped
 
 
-def send_messages(bodies: list[str], sqs: Any = None,
-                  sleep: Callable[[float], None] = time.sleep) -> None:
-    """Send every body to the webhook queue, or raise :class:`SendFailed`."""
-    for batch in batches(bodies):
-        _send_batch(batch, sqs, sleep)
-
-
-def _send_batch(batch: list[str], sqs: Any = None,
-                sleep: Callable[[float], None] = time.sleep) -> None:
-    """One SendMessageBatch; entries SQS refused are sent again after a backoff."""
+def send_batch(batch: list[str], sqs: Any = None,
+               sleep: Callable[[float], None] = time.sleep) -> None:
+    """One SendMessageBatch to the webhook queue; entries SQS refused are sent again after
+    a backoff, and :class:`SendFailed` when it keeps refusing some."""
     sqs = sqs or aws.client("sqs")
     url = settings().webhook_queue_url
     pending = dict(enumerate(batch))
@@ -163,7 +157,8 @@ def _send_batch(batch: list[str], sqs: Any = None,
 
 
 def handle_records(records: list[dict],
-                   messages_of: Callable[[dict, Lookups], list[str]] = bodies_of) -> dict:
+                   messages_of: Callable[[dict, Lookups], list[str]] = bodies_of,
+                   send_one: Callable[[list[str]], None] = send_batch) -> dict:
     """The stream function's work on one batch: the Lambda partial-batch response.
 
     The records' messages are sent in stream order, pooled into full SendMessageBatch
@@ -181,7 +176,7 @@ def handle_records(records: list[dict],
         grouped = batches([body for _, body in pending])
         for batch in grouped[:-1] if keep_last else grouped:
             try:
-                _send_batch(batch)
+                send_one(batch)
             except Exception:
                 log.exception("sending webhook deliveries failed")
                 return pending[0][0]

@@ -264,18 +264,17 @@ def fake_records(count: int) -> list[dict]:
             for n in range(count)]
 
 
-@pytest.fixture
-def sent_batches(monkeypatch):
-    """The batches handle_records sends (no SQS); ``fail_at`` numbers the call that raises."""
-    sent = []
+class Sent(list):
+    """The batches handle_records hands its sender (no SQS); call ``fail_at`` raises."""
 
-    def send(batch, *args):
-        sent.append(list(batch))
-        if len(sent) == sent_batches_fail_at[0]:
+    def __init__(self, fail_at: int = 0):
+        super().__init__()
+        self.fail_at = fail_at
+
+    def __call__(self, batch: list[str]) -> None:
+        self.append(list(batch))
+        if len(self) == self.fail_at:
             raise fanout.SendFailed("SQS refused")
-    sent_batches_fail_at = [0]
-    monkeypatch.setattr(fanout, "_send_batch", send)
-    return sent, sent_batches_fail_at
 
 
 def three_each(record, lookups):
@@ -284,39 +283,36 @@ def three_each(record, lookups):
     return [f"{record['eventID']}-{n}" for n in range(3)]
 
 
-def test_messages_are_pooled_across_records_in_full_batches(sent_batches):
-    sent, _ = sent_batches
-    assert fanout.handle_records(fake_records(5), three_each) == {"batchItemFailures": []}
+def test_messages_are_pooled_across_records_in_full_batches():
+    sent = Sent()
+    assert fanout.handle_records(fake_records(5), three_each, sent) == {"batchItemFailures": []}
     assert [len(b) for b in sent] == [10, 5]
     assert [m for b in sent for m in b] == [f"r{r}-{n}" for r in range(5) for n in range(3)]
 
 
-def test_a_record_that_fails_is_reported_after_the_records_before_it_are_sent(
-        sent_batches, monkeypatch):
-    sent, _ = sent_batches
+def test_a_record_that_fails_is_reported_after_the_records_before_it_are_sent(monkeypatch):
+    sent = Sent()
     monkeypatch.setattr(three_each, "broken", True, raising=False)
-    answer = fanout.handle_records(fake_records(5), three_each)
+    answer = fanout.handle_records(fake_records(5), three_each, sent)
     assert answer == {"batchItemFailures": [{"itemIdentifier": "103"}]}
     assert [m for b in sent for m in b] == [f"r{r}-{n}" for r in range(3) for n in range(3)]
 
 
 @pytest.mark.parametrize("fail_at, reported", [(1, "100"), (2, "103")])
-def test_a_failed_send_reports_the_first_record_with_a_message_in_it(sent_batches, fail_at,
-                                                                      reported):
-    sent, failing = sent_batches
-    failing[0] = fail_at
-    answer = fanout.handle_records(fake_records(5), three_each)
+def test_a_failed_send_reports_the_first_record_with_a_message_in_it(fail_at, reported):
+    sent = Sent(fail_at)
+    answer = fanout.handle_records(fake_records(5), three_each, sent)
     assert answer == {"batchItemFailures": [{"itemIdentifier": reported}]}
     assert len(sent) == fail_at  # nothing is sent after a failure
 
 
-def test_a_message_sqs_would_refuse_fails_its_record_alone(sent_batches):
-    sent, _ = sent_batches
+def test_a_message_sqs_would_refuse_fails_its_record_alone():
+    sent = Sent()
 
     def oversized_third(record, lookups):
         return ["x" * (queue.MAX_MESSAGE_BYTES + 1)] if record["eventID"] == "r2" else ["m"]
 
-    answer = fanout.handle_records(fake_records(4), oversized_third)
+    answer = fanout.handle_records(fake_records(4), oversized_third, sent)
     assert answer == {"batchItemFailures": [{"itemIdentifier": "102"}]}
     assert sent == [["m", "m"]]
 
@@ -364,7 +360,7 @@ def test_multibyte_bodies_are_measured_in_bytes():
         fanout.batches([wide + "é"])
 
 
-def test_refused_entries_are_sent_again_and_then_the_record_fails():
+def test_refused_entries_are_sent_again_and_then_their_record_is_reported():
     class Refusing:
         def __init__(self, refusals: int):
             self.refusals, self.calls = refusals, []
@@ -377,15 +373,19 @@ def test_refused_entries_are_sent_again_and_then_the_record_fails():
                                     "SenderFault": False}]}
             return {"Successful": [{"Id": e["Id"]} for e in Entries]}
 
+    def handled_with(sqs, waits: list) -> dict:
+        return fanout.handle_records(
+            fake_records(2), lambda record, lookups: [record["eventID"]],
+            lambda batch: fanout.send_batch(batch, sqs=sqs, sleep=waits.append))
+
     waits = []
     flaky = Refusing(refusals=1)
-    fanout.send_messages(["a", "b"], sqs=flaky, sleep=waits.append)
+    assert handled_with(flaky, waits) == {"batchItemFailures": []}
     assert flaky.calls == [["0", "1"], ["0"]]
     assert waits == [0.05]  # a backoff before sending again
-    waits.clear()
+    waits = []
     refusing = Refusing(refusals=fanout.SEND_ATTEMPTS)
-    with pytest.raises(fanout.SendFailed):
-        fanout.send_messages(["a"], sqs=refusing, sleep=waits.append)
+    assert handled_with(refusing, waits) == {"batchItemFailures": [{"itemIdentifier": "100"}]}
     assert len(refusing.calls) == fanout.SEND_ATTEMPTS == 3
     assert waits == [0.05, 0.1]  # doubling; none after the last refusal
 
