@@ -4,8 +4,10 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 import requests
@@ -207,3 +209,19 @@ def outsider(gateway, make_account) -> ApiClient:
 def solo(gateway, make_account) -> ApiClient:
     """A Pro user with a write key but no organisation."""
     return ApiClient(gateway, make_account(None, email="solo@example.com").token)
+
+
+@pytest.fixture
+def all_at_once() -> Callable[[list[Callable[[], Any]]], list[Any]]:
+    """Run the calls in real threads released together by a barrier; results in call order."""
+    def run_all(calls: list[Callable[[], Any]]) -> list[Any]:
+        barrier = threading.Barrier(len(calls))
+
+        def run(call: Callable[[], Any]) -> Any:
+            barrier.wait()
+            return call()
+
+        with ThreadPoolExecutor(len(calls)) as pool:
+            return list(pool.map(run, calls))
+
+    return run_all

@@ -5,9 +5,6 @@ documented already-closed shape, and ``session.closed`` fires once.
 """
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 
 
@@ -21,25 +18,13 @@ def project(api) -> dict:
     return api.post("/projects/", {"name": "Website redesign"}).json()
 
 
-def all_at_once(calls: list) -> list:
-    """Run the calls in parallel threads released together by a barrier; results in order."""
-    barrier = threading.Barrier(len(calls))
-
-    def run(call):
-        barrier.wait()
-        return call()
-
-    with ThreadPoolExecutor(len(calls)) as pool:
-        return list(pool.map(run, calls))
-
-
 def test_aws_side_is_moto_over_http(aws):
     from chalicelib import aws as aws_clients
     assert aws_clients.client("dynamodb").meta.endpoint_url == aws
 
 
 @pytest.mark.parametrize("round_", range(3))
-def test_ten_concurrent_closes_close_once(api, project, events, round_):
+def test_ten_concurrent_closes_close_once(api, project, events, round_, all_at_once):
     session = api.post("/sessions/", {"project_id": project["id"],
                                       "start_time": "2026-06-26T09:00:00Z"}).json()
     events.clear()
@@ -63,7 +48,7 @@ def test_ten_concurrent_closes_close_once(api, project, events, round_):
     assert events[0].data["end_time"] == closed["end_time"].replace("Z", "+00:00")
 
 
-def test_concurrent_closes_and_patches_close_once(api, project, events):
+def test_concurrent_closes_and_patches_close_once(api, project, events, all_at_once):
     session = api.post("/sessions/", {"project_id": project["id"],
                                       "start_time": "2026-06-26T09:00:00Z"}).json()
     events.clear()
@@ -88,7 +73,8 @@ def test_concurrent_closes_and_patches_close_once(api, project, events):
     assert closes[0].data["end_time"] == closed_at.replace("Z", "+00:00")
 
 
-def test_concurrent_patches_of_end_time_all_apply_and_close_once(api, project, events):
+def test_concurrent_patches_of_end_time_all_apply_and_close_once(api, project, events,
+                                                                   all_at_once):
     session = api.post("/sessions/", {"project_id": project["id"],
                                       "start_time": "2026-06-26T09:00:00Z"}).json()
     events.clear()

@@ -6,9 +6,8 @@ autouse :func:`dynamodb_calls` recorder, fails if any store function Scans.
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -70,19 +69,3 @@ def dynamodb_calls(aws):
     events.unregister("after-call.dynamodb.*", unique_id=f"{unique}-after")
     scans = [call for call in recorder.calls if call.operation == "Scan"]
     assert not scans, f"a store function Scanned: {scans}"
-
-
-@pytest.fixture
-def all_at_once() -> Callable[[list[Callable[[], Any]]], list[Any]]:
-    """Run the calls in real threads released together by a barrier; results in call order."""
-    def run_all(calls: list[Callable[[], Any]]) -> list[Any]:
-        barrier = threading.Barrier(len(calls))
-
-        def run(call: Callable[[], Any]) -> Any:
-            barrier.wait()
-            return call()
-
-        with ThreadPoolExecutor(len(calls)) as pool:
-            return list(pool.map(run, calls))
-
-    return run_all
