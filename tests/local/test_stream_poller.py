@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import Callable
 
 import requests
 
@@ -129,30 +128,15 @@ def test_a_record_given_up_on_is_described_with_its_own_arrival_time(api):
                                          "approximateInvokeCount": 1}
 
 
-def _counting_calls() -> tuple[list[str], Callable[[], None]]:
-    seen: list[str] = []
-    clients = [aws_clients.client(service) for service in ("dynamodb", "dynamodbstreams", "sqs")]
-    for client in clients:
-        client.meta.events.register("before-call", lambda model, **_: seen.append(model.name),
-                                    unique_id="stream-poller-test")
-
-    def stop() -> None:
-        for client in clients:
-            client.meta.events.unregister("before-call", unique_id="stream-poller-test")
-    return seen, stop
-
-
 def test_an_idle_poll_costs_one_listing_and_two_reads_a_stream(aws):
     streams = StreamPoller(lambda event, _c: {})
     streams.drain()
-    seen, stop = _counting_calls()
-    try:
+    with aws_clients.counting_calls() as seen:
         assert streams.poll_once() == 0
-    finally:
-        stop()
     # was DescribeTable, DescribeStream, GetShardIterator and GetRecords for each table:
     # 12 a poll, 48 requests a second idle; now 7, 28 a second
-    assert sorted(seen) == sorted(["ListStreams"] + ["GetShardIterator", "GetRecords"] * 3)
+    assert sorted(seen.operations) == sorted(["dynamodbstreams:ListStreams"] + [
+        "dynamodbstreams:GetShardIterator", "dynamodbstreams:GetRecords"] * 3)
 
 
 def test_a_table_made_again_is_read_from_its_new_streams_start(api, aws):
