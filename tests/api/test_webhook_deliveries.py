@@ -13,7 +13,6 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from chalicelib.config import settings
 from chalicelib.domain.accounts import PLAN_DENIED, SCOPE_DENIED
 from chalicelib.services import accounts
 from chalicelib.store import deliveries
@@ -46,16 +45,9 @@ def logged(sid: str, *, at: datetime = AT, answered: bool = True) -> str:
 
 
 def queued() -> list[dict]:
-    """The messages on the webhook queue (taken off it)."""
-    from chalicelib import aws
-    sqs = aws.client("sqs")
-    found = []
-    while True:
-        batch = sqs.receive_message(QueueUrl=settings().webhook_queue_url,
-                                    MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
-        if not batch:
-            return found
-        found += [json.loads(m["Body"]) for m in batch]
+    """The messages the API put on the webhook queue (taken off it)."""
+    from tests.events.test_delivery import receive_all
+    return [json.loads(m["Body"]) for m in receive_all(fanned_out=False)]
 
 
 @pytest.fixture

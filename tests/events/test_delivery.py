@@ -208,10 +208,11 @@ def queue_counts(fanned_out: bool = True) -> tuple[int, int]:
             int(attributes["ApproximateNumberOfMessagesNotVisible"]))
 
 
-def receive_all() -> list[dict]:
-    """Fan out the committed changes, then take every visible message off the queue (they
-    stay in flight, undeleted)."""
-    fan_out()
+def receive_all(fanned_out: bool = True) -> list[dict]:
+    """Fan out the committed changes (unless ``fanned_out`` is False), then take every
+    visible message off the queue (they stay in flight, undeleted)."""
+    if fanned_out:
+        fan_out()
     taken: list[dict] = []
     for _ in range(50):
         batch = sqs().receive_message(QueueUrl=queue_url(), MaxNumberOfMessages=10,
