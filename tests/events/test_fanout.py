@@ -20,9 +20,9 @@ from chalicelib.domain import events as rules
 from chalicelib.events import fanout, messages, queue
 from chalicelib.local.stream_poller import StreamPoller
 from chalicelib.store import changes
-from tests.events.test_delivery import (Receiver, close, deliver_until_empty, ok,  # noqa: F401
-                                        queue_url, receive_all, receiver, sqs, start_session,
-                                        subscribe, verify)
+from tests.events.test_delivery import (close, deliver_until_empty, ok, receive_all,
+                                        receiver, sqs, start_session, subscribe,  # noqa: F401
+                                        verify)
 
 EMOJI = "\U0001F600"
 
