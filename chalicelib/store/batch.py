@@ -1,5 +1,5 @@
 """Items of one or more tables read by their ids in as few BatchGetItem calls as DynamoDB
-allows (100 keys a call), strongly consistent.
+allows (100 keys a call), strongly consistent unless asked otherwise.
 
 BatchGetItem may answer only part of what it was asked (throttling, its 16 MB answer, an
 internal failure) and name the rest in ``UnprocessedKeys``; those are asked for again
@@ -28,10 +28,11 @@ def _key(model: type[TableModel], value: Any) -> dict:
 
 
 def get_items(wanted: Mapping[type[TableModel], Iterable[Any]],
-              sleep: Callable[[float], None] = time.sleep
+              sleep: Callable[[float], None] = time.sleep, consistent: bool = True
               ) -> dict[type[TableModel], dict[Any, TableModel]]:
     """``{model: {id: item}}`` for the ids of each model (tables keyed by a hash key alone);
-    an id without an item is absent."""
+    an id without an item is absent. ``consistent=False`` halves the read units where a
+    second-old copy will do."""
     by_table = {model.Meta.table_name: model for model in wanted}
     keys = [(model.Meta.table_name, _key(model, value))
             for model, values in wanted.items() for value in dict.fromkeys(values)]
@@ -40,7 +41,8 @@ def get_items(wanted: Mapping[type[TableModel], Iterable[Any]],
     for start in range(0, len(keys), MAX_KEYS):
         request: dict[str, dict] = {}
         for table, key in keys[start:start + MAX_KEYS]:
-            request.setdefault(table, {"Keys": [], "ConsistentRead": True})["Keys"].append(key)
+            entry = request.setdefault(table, {"Keys": [], "ConsistentRead": consistent})
+            entry["Keys"].append(key)
         for attempt in range(1, READS + 1):
             answer = client.batch_get_item(RequestItems=request)
             for table, items in answer.get("Responses", {}).items():

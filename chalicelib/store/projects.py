@@ -148,13 +148,14 @@ def record_span(project_id: str, seconds: int) -> Project | None:
 
 
 def project_names(project_ids: Iterable[str]) -> dict[str, str]:
-    """Current names of projects: one BatchGetItem per 100 ids (store/batch.py)."""
+    """Current names of projects: one eventually consistent BatchGetItem per 100 ids."""
     return {project_id: project.name for project_id, project in projects_by_id(project_ids).items()}
 
 
 def projects_by_id(project_ids: Iterable[str]) -> dict[str, Project]:
-    """Projects by id (one BatchGetItem per 100); unknown ids are absent."""
-    return batch.get_items({Project: project_ids})[Project]
+    """Projects by id (one eventually consistent BatchGetItem per 100; a rename or a rate
+    a second old may show); unknown ids are absent."""
+    return batch.get_items({Project: project_ids}, consistent=False)[Project]
 
 
 def listing(user_id: int, team_ids: Iterable[int]) -> pages.Listing:
