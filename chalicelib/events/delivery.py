@@ -125,11 +125,14 @@ class Deliverer:
         result = self.post(subscription.target_url, outgoing.body, headers,
                            timeout=self.timeout or conf.webhook_timeout_seconds,
                            allow_insecure=conf.allow_insecure_webhooks, resolver=self.resolver)
-        observability.log_delivery_attempt(
-            delivery_id=outgoing.delivery_id, subscription_id=subscription.id,
-            event=outgoing.event, target_url=subscription.target_url, result=result)
         # The POST has been made: nothing after it may fail the message, or SQS would hand
         # it over again and the receiver get a second POST (no retries after an attempt).
+        try:
+            observability.log_delivery_attempt(
+                delivery_id=outgoing.delivery_id, subscription_id=subscription.id,
+                event=outgoing.event, target_url=subscription.target_url, result=result)
+        except Exception:
+            log.exception("delivery %s: its log line could not be written", outgoing.delivery_id)
         try:
             deliveries.record(deliveries.Attempt(
                 subscription_id=subscription.id, delivery_id=outgoing.delivery_id,
@@ -197,7 +200,7 @@ class Recipients:
         """Two strongly consistent BatchGetItems: the subscriptions, then their keys."""
         subscriptions = store.get_subscriptions(subscription_ids)
         key_ids = {s.key_id for s in subscriptions.values()}
-        keys = batch.get_items({ApiKey: key_ids})[ApiKey] if key_ids else {}
+        keys = batch.get_items({ApiKey: key_ids})[ApiKey]
         return cls(subscriptions, keys)
 
     def receiving(self, subscription_id: str) -> Subscription | None:

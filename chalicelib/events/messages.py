@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from chalicelib.domain import events as rules
+
 REDELIVER = "redeliver_attempt_id"  # a message with this key resends a logged attempt
 
 
@@ -40,6 +42,12 @@ def event_message(subscription_id: str, delivery_id: str, event: str, occurred_a
     """An event (or a ping) for one subscription."""
     return _body({"subscription_id": subscription_id, "delivery_id": delivery_id,
                   "event": event, "occurred_at": occurred_at, "data": data})
+
+
+def ping_message(subscription_id: str, delivery_id: str, occurred_at: int) -> str:
+    """A ping, in the fan-out's message shape: the delivery function treats it like an event."""
+    return event_message(subscription_id, delivery_id, rules.PING, occurred_at,
+                         rules.ping_data(subscription_id))
 
 
 def redelivery_message(subscription_id: str, attempt_id: str) -> str:

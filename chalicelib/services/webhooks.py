@@ -93,7 +93,7 @@ def ping(caller: Caller, subscription_id: str, clock: Clock = utc_now) -> str:
     """Queue a ``ping`` to the subscription; returns its new delivery id."""
     subscription = get_subscription(caller, subscription_id)
     delivery_id = str(uuid.uuid4())
-    manual.send(manual.ping_message(subscription.id, delivery_id, int(clock().timestamp())))
+    manual.send(messages.ping_message(subscription.id, delivery_id, int(clock().timestamp())))
     return delivery_id
 
 

@@ -106,8 +106,7 @@ def get_subscription(subscription_id: str) -> Subscription | None:
 
 def get_subscriptions(subscription_ids: Iterable[str]) -> dict[str, Subscription]:
     """Subscriptions by id (strongly consistent BatchGetItem); deleted ones are absent."""
-    ids = list(dict.fromkeys(subscription_ids))
-    return batch.get_items({Subscription: ids})[Subscription] if ids else {}
+    return batch.get_items({Subscription: subscription_ids})[Subscription]
 
 
 def create(*, key_id: str, user_id: int, organisation_id: int | None, event: str,
