@@ -37,13 +37,6 @@ HISTORY_PROJECTS = 8
 COLD_RUNS = 15
 
 
-def _free_port() -> int:
-    import socket
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class Client:
     """Calls through a counting local gateway (the same one the tests use)."""
 
@@ -84,7 +77,7 @@ class Client:
 
 def start_stack():
     from chalicelib.local import stack
-    port = _free_port()
+    port = restart.free_port()
     stack.configure_environment(port)
     aws = stack.start_embedded_aws(port)
     stack.bootstrap()

@@ -17,6 +17,7 @@ from tests.log_scan import no_secrets_in_logs, scanned_logs  # noqa: F401
 
 
 def free_port() -> int:
+    """A 127.0.0.1 port free now (nothing listens on it: a connection is refused)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]

@@ -2,7 +2,6 @@
 exit 1 with one line when AWS fails."""
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ import requests
 
 from chalicelib.admin.cli import main
 from chalicelib.store import accounts
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -159,9 +159,7 @@ def _one_line(result: subprocess.CompletedProcess) -> str:
 
 
 def test_an_unreachable_endpoint_is_one_line_and_exit_1():
-    with socket.socket() as probe:  # a port nothing listens on: connections are refused
-        probe.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens: connections are refused
     line = _one_line(_run_cli("create-org", "Acme", AWS_ENDPOINT_URL=dead))
     assert line == f"error: cannot reach {dead} (is `make run` running?)"
 

@@ -37,7 +37,7 @@ from chalicelib.local.poller import lambda_event, poll_once
 from chalicelib.local.stream_poller import StreamPoller
 from chalicelib.services import accounts
 from chalicelib.store.webhooks import Subscription
-from tests.conftest import ApiClient
+from tests.conftest import ApiClient, free_port
 
 
 # Copied verbatim from api-reference.txt, "Verifying signatures".
@@ -171,9 +171,7 @@ def receiver():
 @pytest.fixture
 def closed_port():
     """A 127.0.0.1 port nothing listens on (connections are refused)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    return free_port()
 
 
 # --- the queue and the poller --------------------------------------------------------------

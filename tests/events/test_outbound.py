@@ -20,6 +20,7 @@ from chalicelib.events import outbound
 from chalicelib.events.outbound import (BlockedAddress, check_target_url, default_resolver,
                                         is_blocked, post_once, resolve_safe)
 from chalicelib.events.signing import sign
+from tests.conftest import free_port
 
 PUBLIC_IP = "93.184.215.14"
 INVALID = {"target_url": ["Enter a valid HTTPS URL."]}
@@ -496,10 +497,7 @@ def test_post_once_reads_at_most_max_response_bytes(receiver):
 
 
 def test_post_once_returns_none_for_a_closed_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    result = post_once(f"http://127.0.0.1:{port}/x", BODY, {}, allow_insecure=True)
+    result = post_once(f"http://127.0.0.1:{free_port()}/x", BODY, {}, allow_insecure=True)
     assert (result.status, result.error, result.body) == (None, "connection refused", None)
 
 
