@@ -6,7 +6,7 @@ from chalice.app import DynamoDBEvent, SQSEvent
 from chalicelib import observability
 from chalicelib.api import clients, docs, invoices, me, projects, routing, sessions, webhooks
 from chalicelib.auth.authorizer import auth
-from chalicelib.events.queue import STREAM_BATCH_SIZE
+from chalicelib.events.queue import DELIVERY_BATCH_SIZE, STREAM_BATCH_SIZE
 
 API_PREFIX = "/api/v1"
 # The event sources are wired to the stage's queue and tables' streams by the deployment
@@ -33,7 +33,7 @@ def fan_out_events(event: DynamoDBEvent) -> dict:
     return fanout.handle_records([record.to_dict() for record in event])
 
 
-@app.on_sqs_message(queue=WEBHOOK_QUEUE, batch_size=10)
+@app.on_sqs_message(queue=WEBHOOK_QUEUE, batch_size=DELIVERY_BATCH_SIZE)
 def deliver_webhooks(event: SQSEvent) -> dict:
     """One signed POST per message; failed records reported for a partial-batch retry."""
     from chalicelib.events import delivery  # only the delivery function pays for its imports

@@ -146,6 +146,8 @@ def measure(world, token: str, code: Path, sam: dict, env: dict,
     from chalicelib import aws
     from chalicelib.auth.authorizer import authorize
     from chalicelib.config import settings
+    from chalicelib.events import queue
+    from chalicelib.local import poller
     from chalicelib.local.stream_poller import StreamPoller
 
     from chalicelib.deploy import template
@@ -193,12 +195,12 @@ def measure(world, token: str, code: Path, sam: dict, env: dict,
 
     sqs = aws.client("sqs")
     conf = settings()
-    queue_arn = f"arn:aws:sqs:{conf.region}:123456789012:{conf.webhook_queue_name}"
     messages = []
-    while received := sqs.receive_message(QueueUrl=conf.webhook_queue_url, MaxNumberOfMessages=10,
+    while received := sqs.receive_message(QueueUrl=conf.webhook_queue_url,
+                                          MaxNumberOfMessages=queue.DELIVERY_BATCH_SIZE,
                                           WaitTimeSeconds=0).get("Messages", []):
         messages += received
-    done = run("deliver_webhooks", [invoke.sqs_event([m], queue_arn) for m in messages])
+    done = run("deliver_webhooks", [poller.lambda_event([m]) for m in messages])
     results["deliver_webhooks"] = background("deliver_webhooks", done, memory)
     return results
 

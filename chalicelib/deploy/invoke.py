@@ -102,10 +102,4 @@ def api_event(method: str, path: str, route: str, *, authorizer: dict | None = N
     }
 
 
-def sqs_event(messages: list[dict], queue_arn: str) -> dict:
-    """The event Lambda's SQS trigger builds from received messages."""
-    return {"Records": [{
-        "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-        "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
-        "md5OfBody": m.get("MD5OfBody", ""), "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn, "awsRegion": "us-east-1"} for m in messages]}
+

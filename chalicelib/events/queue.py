@@ -28,6 +28,8 @@ STREAM_MAX_RETRY_ATTEMPTS = -1  # AWS's "infinite": until MaximumRecordAgeInSeco
 STREAM_MAX_RECORD_AGE_SECONDS = 6 * 3600
 STREAM_STUCK_ALARM_SECONDS = 15 * 60  # the fan-out's oldest unhandled change, alarmed
 STREAM_BATCH_SIZE = 100
+# The delivery function's SQS event source: messages a batch (the concurrent POSTs).
+DELIVERY_BATCH_SIZE = 10
 
 
 def dead_letter_queue_name(conf: Settings | None = None) -> str:

@@ -12,31 +12,34 @@ from typing import Callable
 
 from chalicelib import aws
 from chalicelib.config import settings
+from chalicelib.events import queue
 
 log = logging.getLogger(__name__)
 
 WAIT_SECONDS = 1
 
 
-def lambda_event(messages: list[dict], queue_arn: str, region: str) -> dict:
-    """The event AWS Lambda builds for an SQS batch."""
+def lambda_event(messages: list[dict]) -> dict:
+    """The event AWS Lambda builds for a batch of the webhook queue's messages."""
+    conf = settings()
+    queue_arn = f"arn:aws:sqs:{conf.region}:000000000000:{conf.webhook_queue_name}"
     return {"Records": [{
         "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
         "attributes": m.get("Attributes", {}), "messageAttributes": {},
         "md5OfBody": m.get("MD5OfBody", ""), "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn, "awsRegion": region} for m in messages]}
+        "eventSourceARN": queue_arn, "awsRegion": conf.region} for m in messages]}
 
 
 def poll_once(handler: Callable[[dict, object], dict]) -> int:
     """Receive one batch (waiting up to a second), hand it to ``handler``, delete the successes."""
     conf = settings()
     sqs = aws.client("sqs")
-    received = sqs.receive_message(QueueUrl=conf.webhook_queue_url, MaxNumberOfMessages=10,
+    received = sqs.receive_message(QueueUrl=conf.webhook_queue_url,
+                                   MaxNumberOfMessages=queue.DELIVERY_BATCH_SIZE,
                                    WaitTimeSeconds=WAIT_SECONDS).get("Messages", [])
     if not received:
         return 0
-    arn = f"arn:aws:sqs:{conf.region}:000000000000:{conf.webhook_queue_name}"
-    result = handler(lambda_event(received, arn, conf.region), None) or {}
+    result = handler(lambda_event(received), None) or {}
     failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
     done = [m for m in received if m["MessageId"] not in failed]
     if done:

@@ -221,11 +221,6 @@ def receive_all(fanned_out: bool = True) -> list[dict]:
     raise AssertionError("the queue did not run dry")
 
 
-def queue_arn() -> str:
-    conf = settings()
-    return f"arn:aws:sqs:{conf.region}:000000000000:{conf.webhook_queue_name}"
-
-
 @pytest.fixture
 def drain(aws, monkeypatch):
     """Fan out the committed changes, then run ``poll_once(handler)`` until the queue is
@@ -817,7 +812,7 @@ def queued_closes(api, receiver, names) -> list[dict]:
 def test_a_broken_message_is_the_only_batch_item_failure(api, receiver, broken):
     good = queued_closes(api, receiver, ["a", "b", "c"])
     bad = {"MessageId": "broken-1", "ReceiptHandle": "handle-1", "Body": broken}
-    event = lambda_event([good[0], bad, good[1], good[2]], queue_arn(), settings().region)
+    event = lambda_event([good[0], bad, good[1], good[2]])
     result = deliver_webhooks(event, None)
     assert result == {"batchItemFailures": [{"itemIdentifier": "broken-1"}]}
     assert receiver.paths() == ["/a", "/b", "/c"]  # each of the others exactly once
@@ -827,8 +822,7 @@ def test_several_broken_messages_are_each_reported(api, receiver):
     good = queued_closes(api, receiver, ["a", "b"])
     bad = [{"MessageId": f"broken-{n}", "ReceiptHandle": f"h{n}", "Body": body}
            for n, body in enumerate(["{", "[]", "{}"])]
-    event = lambda_event([bad[0], good[0], bad[1], good[1], bad[2]], queue_arn(),
-                         settings().region)
+    event = lambda_event([bad[0], good[0], bad[1], good[1], bad[2]])
     result = deliver_webhooks(event, None)
     assert sorted(f["itemIdentifier"] for f in result["batchItemFailures"]) == [
         "broken-0", "broken-1", "broken-2"]
@@ -837,7 +831,7 @@ def test_several_broken_messages_are_each_reported(api, receiver):
 
 def test_a_batch_without_broken_messages_reports_no_failures(api, receiver):
     good = queued_closes(api, receiver, ["a", "b"])
-    result = deliver_webhooks(lambda_event(good, queue_arn(), settings().region), None)
+    result = deliver_webhooks(lambda_event(good), None)
     assert result == {"batchItemFailures": []}
     assert receiver.paths() == ["/a", "/b"]
 
@@ -848,7 +842,7 @@ def test_a_receiver_failure_is_not_a_batch_item_failure(api, receiver, closed_po
     subscribe(api, "session.closed", f"http://127.0.0.1:{closed_port}/refused")
     close(api, start_session(api)["id"])
     messages = receive_all()
-    result = deliver_webhooks(lambda_event(messages, queue_arn(), settings().region), None)
+    result = deliver_webhooks(lambda_event(messages), None)
     assert result == {"batchItemFailures": []}  # no automatic retries after an HTTP failure
     assert receiver.paths() == ["/fail"]
 
@@ -888,7 +882,7 @@ def test_one_close_queues_one_message_per_subscription_and_one_post_each(
     delivery_ids = [q["delivery_id"] for q in queued]
     assert len(set(delivery_ids)) == 3 and all(UUID5.fullmatch(d) for d in delivery_ids)
 
-    result = deliver_webhooks(lambda_event(messages, queue_arn(), settings().region), None)
+    result = deliver_webhooks(lambda_event(messages), None)
     assert result == {"batchItemFailures": []}
     assert receiver.paths() == ["/a", "/b", "/c"]
     assert sorted(r.headers["X-Temporalist-Delivery"] for r in receiver.requests) == sorted(
@@ -897,7 +891,7 @@ def test_one_close_queues_one_message_per_subscription_and_one_post_each(
 
 def test_a_message_processed_again_keeps_its_delivery_id(api, receiver):
     [message] = queued_closes(api, receiver, ["hook"])
-    event = lambda_event([message], queue_arn(), settings().region)
+    event = lambda_event([message])
     deliver_webhooks(event, None)
     deliver_webhooks(event, None)  # SQS may hand the same message over twice
     first, second = receiver.at("/hook")
@@ -979,7 +973,7 @@ def test_the_delivery_id_is_the_one_fixed_at_fan_out(api, receiver):
     """The delivery id in the header is the one fixed at fan-out (not made up at delivery)."""
     [message] = queued_closes(api, receiver, ["hook"])
     queued = json.loads(message["Body"])
-    deliver_webhooks(lambda_event([message], queue_arn(), settings().region), None)
+    deliver_webhooks(lambda_event([message]), None)
     [seen] = receiver.at("/hook")
     assert seen.headers["X-Temporalist-Delivery"] == queued["delivery_id"]
     assert json.loads(seen.body)["delivery_id"] == queued["delivery_id"]
@@ -1055,7 +1049,7 @@ def test_a_failure_to_log_after_the_post_is_no_retry(api, receiver, monkeypatch)
 
     [message] = queued_closes(api, receiver, ["hook"])
     monkeypatch.setattr(deliveries, "record", broken)
-    result = deliver_webhooks(lambda_event([message], queue_arn(), settings().region), None)
+    result = deliver_webhooks(lambda_event([message]), None)
     assert result == {"batchItemFailures": []}
     assert len(receiver.at("/hook")) == 1
 
@@ -1072,8 +1066,7 @@ def test_a_batch_whose_subscriptions_cannot_be_read_is_retried_whole_and_posts_n
     good = queued_closes(api, receiver, ["a", "b"])
     monkeypatch.setattr(webhook_store, "get_subscriptions", down)
     bad = {"MessageId": "broken-1", "ReceiptHandle": "h", "Body": "{"}
-    result = deliver_webhooks(lambda_event([good[0], bad, good[1]], queue_arn(),
-                                           settings().region), None)
+    result = deliver_webhooks(lambda_event([good[0], bad, good[1]]), None)
     assert result == {"batchItemFailures": [{"itemIdentifier": m} for m in (
         good[0]["MessageId"], "broken-1", good[1]["MessageId"])]}
     assert receiver.requests == [] and receiver.connections == 0

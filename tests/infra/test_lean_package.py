@@ -265,6 +265,7 @@ def run(code: Path, packaged, function: str, events: list[dict],
 
 def test_the_packaged_functions_authorise_serve_fan_out_and_deliver(code, packaged, account,
                                                                      receiver):
+    from chalicelib.local import poller
     from chalicelib.local.stream_poller import StreamPoller
 
     authorized = run(code, packaged, "ApiKeyAuthorizer", [
@@ -303,8 +304,7 @@ def test_the_packaged_functions_authorise_serve_fan_out_and_deliver(code, packag
     messages = sqs.receive_message(QueueUrl=settings().webhook_queue_url,
                                    MaxNumberOfMessages=10, WaitTimeSeconds=1)["Messages"]
     assert len(messages) == 1
-    delivered = run(code, packaged, "DeliverWebhooks", [invoke.sqs_event(
-        messages, f"arn:aws:sqs:us-east-1:123456789012:{settings().webhook_queue_name}")])
+    delivered = run(code, packaged, "DeliverWebhooks", [poller.lambda_event(messages)])
     assert delivered.results == [{"batchItemFailures": []}]
     assert len(receiver.bodies) == 1 and json.loads(receiver.bodies[0])["event"] == "project.created"
     (attempt,) = [line for line in delivered.log_lines if line["message"] == "webhook delivery"]
