@@ -92,7 +92,9 @@ class Receiver:
     """A webhook receiver on 127.0.0.1 recording every request and every connection.
 
     ``answers[path]`` picks the reply: a status code (default 200; a 3xx carries a
-    ``Location`` to ``/redirected``) or ``"hang"`` (read the request, never answer).
+    ``Location`` to ``/redirected``), ``"hang"`` (read the request, never answer) or
+    ``"loud"`` (200 with 60 headers of 1,000 bytes, more than http.client reads, and a
+    100 KB body).
     """
 
     def __init__(self):
@@ -121,6 +123,15 @@ class Receiver:
                 if answer == "hang":
                     receiver.stop.wait(10)  # far past the client's timeout; ends at teardown
                     self.close_connection = True
+                    return
+                if answer == "loud":
+                    body = "é".encode() * 50_000
+                    self.send_response(200)
+                    for n in range(60):
+                        self.send_header(f"X-Filler-{n:02d}", "v" * 990)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
                     return
                 self.send_response(answer)
                 if 300 <= answer < 400:

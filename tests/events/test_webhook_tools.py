@@ -8,9 +8,7 @@ the ``standardwebhooks`` library.
 """
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -24,7 +22,7 @@ from chalicelib.store import deliveries
 from chalicelib.store import webhooks as webhook_store
 from chalicelib.store.pages import read_all
 from tests.events.test_delivery import (  # noqa: F401 (fixtures)
-    INVOICE_KEYS, SESSION_KEYS, UUID5, _Server, billable_invoice, close, closed_port,
+    INVOICE_KEYS, SESSION_KEYS, UUID5, billable_invoice, close, closed_port,
     deliverer, drain, ok, production_rules, queue_counts, receiver, start_session, subscribe,
     subscription, verify)
 
@@ -356,58 +354,14 @@ def test_session_updated_deleted_and_invoice_sent_reach_their_receivers(api, rec
 
 # --- limits: the largest envelope and a receiver's oversized answer ------------------------------
 
-class LoudReceiver:
-    """Answers every POST with 200, 60 headers of 1,000 bytes (http.client reads at most
-    100) and a 100 KB body."""
-
-    def __init__(self):
-        self.bodies: list[bytes] = []
-        owner = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                owner.bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
-                body = "é".encode() * 50_000
-                self.send_response(200)
-                for n in range(60):
-                    self.send_header(f"X-Filler-{n:02d}", "v" * 990)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = _Server(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever,
-                                       kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/loud"
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
-
-
-@pytest.fixture
-def loud():
-    server = LoudReceiver()
-    yield server
-    server.close()
-
-
 def test_the_largest_envelope_and_an_oversized_answer_are_logged_within_item_limits(
-        api, loud, drain):
-    sub = subscribe(api, "session.closed", loud.url())
+        api, receiver, drain):
+    receiver.answers["/loud"] = "loud"
+    sub = subscribe(api, "session.closed", receiver.url("/loud"))
     session = start_session(api, description="\U0001F600" * 10_000)
     close(api, session["id"])
     assert drain() == 1
-    [body] = loud.bodies
+    [body] = [seen.body for seen in receiver.at("/loud")]
     assert len(body) > 120_000  # every emoji ASCII-escaped as two \\uXXXX
     [attempt] = log_of(api, sub["id"])
     full = detail(api, sub["id"], attempt["id"])
