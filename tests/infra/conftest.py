@@ -1,12 +1,9 @@
 """The stack packaged once per session, as ``make package`` packages it, and ways to read it."""
 from __future__ import annotations
 
-import http.server
 import json
-import socketserver
 import subprocess
 import sys
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,40 +119,11 @@ def packaged(tmp_path_factory) -> Package:
     return run_package(STAGE, tmp_path_factory.mktemp("package") / STAGE)
 
 
-class Receiver(http.server.ThreadingHTTPServer):
-    """A webhook receiver on 127.0.0.1: answers every POST with 204 and keeps its body."""
-
-    daemon_threads = True
-
-    def __init__(self):
-        self.bodies: list[bytes] = []
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                receiver.bodies.append(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-                self.send_response(204)
-                self.end_headers()
-
-        super().__init__(("127.0.0.1", 0), Handler)
-
-    def server_bind(self):  # HTTPServer's would look up this machine's FQDN
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_port}/hook"
-
-
 @pytest.fixture
 def receiver():
-    """A webhook receiver on 127.0.0.1 (the local stage allows http:// and loopback targets)."""
+    """The events tests' webhook receiver on 127.0.0.1 (the local stage allows http:// and
+    loopback targets); it answers 200 and keeps every request."""
+    from tests.events.test_delivery import Receiver
     server = Receiver()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server
-    server.shutdown()
-    server.server_close()
+    server.close()

@@ -220,7 +220,7 @@ def recorded(gateway, make_account, receiver, monkeypatch) -> CallRecorder:
             streams.drain()  # the account's own changes are not the scenario's
         call("GET", "/me/")
         subscriptions = [call("POST", "/webhooks/", status=201,
-                              body={"event": event, "target_url": receiver.url})["id"]
+                              body={"event": event, "target_url": receiver.url("/hook")})["id"]
                          for event in WEBHOOK_EVENTS]
         call("GET", "/webhooks/")
         call("GET", "/webhooks/{subscription_id}/", f"/webhooks/{subscriptions[0]}/")
@@ -312,7 +312,7 @@ def recorded(gateway, make_account, receiver, monkeypatch) -> CallRecorder:
         call("GET", "/openapi.json")
         call("GET", "/docs/")
         call("GET", "/docs/{asset}", f"/docs/{min(docs_page.asset_names())}")
-    assert fanned_out and handled >= len(WEBHOOK_EVENTS) and len(receiver.bodies) == handled
+    assert fanned_out and handled >= len(WEBHOOK_EVENTS) and len(receiver.at("/hook")) == handled
     assert call.called == declared_routes(), "exercise every route the app declares"
     return recorder
 
