@@ -20,14 +20,13 @@ from chalicelib.auth.authorizer import api_key_authorizer
 from chalicelib.auth.caller import Caller
 from chalicelib.domain import idempotency as idempotency_rules
 from chalicelib.domain import pages
-from chalicelib.domain.vocabulary import MAX_LIST_BYTES
+from chalicelib.domain.vocabulary import MAX_BODY_BYTES, MAX_LIST_BYTES
 from chalicelib.lazy import LazyModule
 
 idempotency = LazyModule("chalicelib.services.idempotency")  # only requests with a key need it
 
 ALL_METHODS = ("GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE")
 ANY_CONTENT = ["*/*"]
-MAX_BODY_BYTES = 1024 * 1024  # SPEC section 1: a larger body is refused (413)
 
 
 class ApiRequest:

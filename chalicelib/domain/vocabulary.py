@@ -7,3 +7,4 @@ OVERLAP_STRATEGIES = ("add", "merge")  # how overlapping sessions are billed (SP
 # A list's JSON may hold at most this much (Lambda answers at most 6 MB): a complete list
 # past it is refused, a page ends before it.
 MAX_LIST_BYTES = 5 * 1024 * 1024
+MAX_BODY_BYTES = 1024 * 1024  # a larger request body is refused with 413 (SPEC section 1)

@@ -20,6 +20,7 @@ from typing import Any, Mapping
 
 from chalicelib import errors
 from chalicelib.domain import accounts, idempotency, pages
+from chalicelib.domain.vocabulary import MAX_BODY_BYTES, MAX_LIST_BYTES
 from chalicelib.schema import bodies, operations, types
 
 OPENAPI_VERSION = "3.1.0"
@@ -27,7 +28,10 @@ API_VERSION = "1.0.0"
 TITLE = "Temporal.ist public API"
 METHODS = ("GET", "POST", "PATCH", "DELETE")
 
-_DESCRIPTION = """\
+_LIST_LIMIT = f"{MAX_LIST_BYTES // 2 ** 20} MiB"
+_BODY_LIMIT = f"{MAX_BODY_BYTES // 2 ** 20} MiB"
+
+_DESCRIPTION = f"""\
 Automate time tracking and invoicing: projects, sessions, clients, invoices and webhooks.
 
 **Authentication.** Every operation except this document needs
@@ -48,8 +52,8 @@ or a number on input (scientific notation such as `"1e2"` is also accepted).
 **Pages (extension).** Lists are complete by default. With `page_size` (1-1000) a list
 answers at most that many items, still a bare array in the same order, plus
 `Link: <next page>; rel="next"` while more remain (the next page's URL carries an opaque
-`cursor` and the same filters). A complete list that would pass 5 MiB gets 400, asking
-for pages. Request bodies are at most 1 MiB (413 beyond, whatever the method).
+`cursor` and the same filters). A complete list that would pass {_LIST_LIMIT} gets 400, asking
+for pages. Request bodies are at most {_BODY_LIMIT} (413 beyond, whatever the method).
 
 **Throttling.** Past the stage's request rate or burst, any operation answers 429 with
 `Retry-After: 1`.
@@ -117,7 +121,8 @@ def _components() -> dict:
             "description": (f"Pages (extension): at most this many items "
                             f"({pages.MIN_PAGE_SIZE}-{pages.MAX_PAGE_SIZE}), in the list's order; "
                             "the `Link` header names the next page. Without it the list is "
-                            "complete, unless it would pass 5 MiB (then 400, asking for pages)."),
+                            f"complete, unless it would pass {_LIST_LIMIT} (then 400, asking for "
+                            "pages)."),
             "schema": {"type": "integer", "minimum": pages.MIN_PAGE_SIZE,
                        "maximum": pages.MAX_PAGE_SIZE}},
             "Cursor": {
@@ -140,7 +145,8 @@ def _components() -> dict:
                                 "field, header or query parameter), or a `detail` (invalid "
                                 "JSON, an `Idempotency-Key` reused for a different request: "
                                 f'`{{"detail": "{idempotency.DIFFERENT_REQUEST}"}}`, a '
-                                "state that forbids the action, or a complete list over 5 MiB: "
+                                "state that forbids the action, or a complete list over "
+                                f"{_LIST_LIMIT}: "
                                 f'`{{"detail": "{pages.LIST_TOO_LARGE}"}}`).'),
                 "content": _json({"oneOf": [detail, _ref("schemas", "FieldErrors")]})},
             "Unauthorized": {
@@ -164,7 +170,8 @@ def _components() -> dict:
                                 f'`{{"detail": "{idempotency.IN_PROGRESS}"}}`.'),
                 "content": _json(detail)},
             "PayloadTooLarge": {
-                "description": ("A body over 1 MiB (1,048,576 bytes); nothing is done: "
+                "description": (f"A body over {_BODY_LIMIT} ({MAX_BODY_BYTES:,} bytes); "
+                                "nothing is done: "
                                 f"`{_detail_json(errors.PayloadTooLarge())}`."),
                 "content": _json(detail)},
             "Throttled": {

@@ -136,6 +136,9 @@ def test_errors_and_extensions_are_described(served):
                                              "UnsupportedMediaType"}
     assert "WWW-Authenticate" in components["responses"]["Unauthorized"]["headers"]
     assert "Allow" in components["responses"]["MethodNotAllowed"]["headers"]
+    assert "over 1 MiB (1,048,576 bytes)" in components["responses"]["PayloadTooLarge"][
+        "description"]
+    assert "would pass 5 MiB gets 400" in served["info"]["description"]
     assert "/invoices/{invoice_id}/line_items/" in served["paths"]
     for path, item in served["paths"].items():
         for method, operation in item.items():
