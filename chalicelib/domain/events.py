@@ -26,7 +26,7 @@ SESSIONS, PROJECTS, INVOICES = "sessions", "projects", "invoices"
 # What a client sees of a session: a change to anything else is bookkeeping.
 SESSION_FIELDS = ("project_id", "start_time", "end_time", "description", "started_via")
 
-Item = Mapping[str, Any]
+Item = Mapping[str, Any]  # an item as the store decodes it: its model's defaults filled in
 
 
 @dataclass(frozen=True)
@@ -104,8 +104,8 @@ def session_data(session: Item, project_name: str) -> dict:
         "project_name": project_name,
         "start_time": format_offset(session.get("start_time")),
         "end_time": format_offset(session.get("end_time")),
-        "description": session.get("description") or "",
-        "started_via": session.get("started_via") or "api",
+        "description": session["description"],
+        "started_via": session["started_via"],
     }
 
 
@@ -113,8 +113,8 @@ def project_data(project: Item) -> dict:
     return {
         "uuid": project["id"],
         "name": project["name"],
-        "is_active": bool(project.get("is_active")),
-        "currency": project.get("currency") or "USD",
+        "is_active": project["is_active"],
+        "currency": project["currency"],
         "hourly_rate": project.get("hourly_rate"),
         "client_uuid": project.get("client_id"),
     }
